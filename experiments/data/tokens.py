@@ -1,0 +1,82 @@
+"""Token streams: a corpus encoded once into one flat array of ids, documents joined by EOT.
+
+Training draws random windows from the stream (nanoGPT style); evaluation uses fixed,
+non-overlapping blocks so every model sees the same validation tokens.
+
+CLI:
+    python -m experiments.data.tokens --corpus val.txt --tokenizer DIR --out val.npy
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from experiments.files import atomic_save_numpy
+
+
+def encode_documents(tokenizer, docs: Iterable[str], batch_size: int = 1000, progress: bool = True) -> np.ndarray:
+    """Encode documents and join them as [doc0, EOT, doc1, EOT, ...]; uint16 when the vocab fits."""
+    eot = tokenizer.eos_token_id
+    if eot is None:
+        raise ValueError("tokenizer has no eos token; cannot separate documents")
+    dtype = np.uint16 if len(tokenizer) < 2**16 else np.uint32
+    parts: list[np.ndarray] = []
+    batch: list[str] = []
+
+    def flush() -> None:
+        for ids in tokenizer(batch, add_special_tokens=False)["input_ids"]:
+            parts.append(np.asarray(ids + [eot], dtype=dtype))
+        batch.clear()
+
+    for doc in tqdm(docs, desc="tokenizing", unit="doc", disable=not progress, mininterval=2):
+        batch.append(doc)
+        if len(batch) >= batch_size:
+            flush()
+    if batch:
+        flush()
+    if not parts:
+        raise ValueError("no documents to encode")
+    return np.concatenate(parts)
+
+
+def random_batch(stream: np.ndarray, batch_size: int, block: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """`batch_size` random windows of `block`+1 tokens: inputs and next-token targets."""
+    if len(stream) <= block + 1:
+        raise ValueError(f"token stream of {len(stream)} tokens is shorter than one block of {block + 1}")
+    starts = torch.randint(0, len(stream) - block - 1, (batch_size,), generator=gen).numpy()
+    windows = np.stack([stream[s : s + block + 1] for s in starts]).astype(np.int64)
+    t = torch.from_numpy(windows)
+    return t[:, :-1], t[:, 1:]
+
+
+def eval_blocks(stream: np.ndarray, block: int, max_blocks: int | None = None) -> torch.Tensor:
+    """Non-overlapping blocks of `block` tokens from the start of the stream, shape (n, block)."""
+    n = len(stream) // block
+    if max_blocks is not None:
+        n = min(n, max_blocks)
+    if n == 0:
+        raise ValueError(f"token stream of {len(stream)} tokens holds no block of {block}")
+    return torch.from_numpy(stream[: n * block].astype(np.int64).reshape(n, block))
+
+
+def main(argv: list[str] | None = None) -> None:
+    from experiments.lm.tokenizer import iter_documents, load_tokenizer
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--corpus", required=True)
+    ap.add_argument("--tokenizer", required=True)
+    ap.add_argument("--out", required=True, help=".npy file")
+    args = ap.parse_args(argv)
+    tok = load_tokenizer(args.tokenizer)
+    ids = encode_documents(tok, iter_documents(args.corpus))
+    atomic_save_numpy(ids, args.out)
+    print(f"{Path(args.corpus).name}: {len(ids):,} tokens -> {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,226 @@
+"""Train or fine-tune a causal LM on a token stream: one flat loop, every knob a TrainConfig field.
+
+AdamW (decay on matrices only), linear warmup then cosine decay to `min_lr`, gradient clipping,
+gradient accumulation, bf16 autocast on GPU, periodic validation, and checkpoints that make a
+killed run resume exactly where it stopped (model, optimiser, step, loss rows, RNG states, and the
+state of any step hooks, e.g. a LayerNorm-removal schedule).
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Protocol
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from experiments.data.tokens import eval_blocks, random_batch
+from experiments.files import atomic_save_torch, atomic_write_csv
+
+CHECKPOINT = "checkpoint.pt"
+LOSS_CURVE = "loss_curve.csv"
+
+
+@dataclass
+class TrainConfig:
+    max_steps: int
+    batch_size: int = 32
+    block_size: int = 128
+    grad_accum: int = 1
+    lr: float = 1e-3
+    min_lr: float | None = None  # default: lr / 10
+    warmup_steps: int = 50
+    weight_decay: float = 0.1
+    betas: tuple[float, float] = (0.9, 0.95)
+    grad_clip: float = 1.0
+    eval_every: int = 100
+    eval_blocks: int = 32
+    checkpoint_every: int = 100
+    seed: int = 0
+    threads: int | None = None
+
+    @property
+    def tokens_per_step(self) -> int:
+        return self.batch_size * self.block_size * self.grad_accum
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        known = set(cls.__dataclass_fields__)
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown training option(s): {sorted(unknown)}; known: {sorted(known)}")
+        d = dict(d)
+        if "betas" in d:
+            d["betas"] = tuple(d["betas"])
+        return cls(**d)
+
+
+class StepHook(Protocol):
+    """Called before every optimisation step; its state is checkpointed with the model."""
+
+    def before_step(self, step: int, model: torch.nn.Module) -> None: ...
+    def state_dict(self) -> dict: ...
+    def load_state_dict(self, state: dict, model: torch.nn.Module) -> None: ...
+
+
+LossFn = Callable[[torch.nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def lm_loss(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Mean next-token cross-entropy in nats."""
+    logits = model(input_ids=x).logits
+    return F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), y.reshape(-1))
+
+
+def lr_at(step: int, cfg: TrainConfig) -> float:
+    """Linear warmup to cfg.lr, then cosine decay to cfg.min_lr at max_steps."""
+    min_lr = cfg.lr / 10 if cfg.min_lr is None else cfg.min_lr
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    span = max(1, cfg.max_steps - cfg.warmup_steps)
+    progress = min(1.0, (step - cfg.warmup_steps) / span)
+    return min_lr + 0.5 * (1 + math.cos(math.pi * progress)) * (cfg.lr - min_lr)
+
+
+def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
+    """AdamW with weight decay on >=2-D parameters only (not on biases, norms)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    decay = [p for p in params if p.dim() >= 2]
+    no_decay = [p for p in params if p.dim() < 2]
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas, fused=torch.cuda.is_available())
+
+
+def autocast(device: torch.device):
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, blocks: torch.Tensor, loss_fn: LossFn = lm_loss, batch_size: int = 16) -> float:
+    """Mean loss over fixed validation blocks (each block predicts its own next tokens)."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    total, n = 0.0, 0
+    for i in range(0, len(blocks), batch_size):
+        b = blocks[i : i + batch_size].to(device)
+        with autocast(device):
+            total += loss_fn(model, b[:, :-1], b[:, 1:]).item() * len(b)
+        n += len(b)
+    model.train(was_training)
+    return total / n
+
+
+def _check_finite(value: float, what: str, step: int) -> None:
+    if not math.isfinite(value):
+        raise FloatingPointError(f"{what} is {value} at step {step}: training diverged (lower lr or check data)")
+
+
+def train(
+    model: torch.nn.Module,
+    train_stream: np.ndarray,
+    val_stream: np.ndarray,
+    cfg: TrainConfig,
+    out_dir: str | Path,
+    *,
+    hooks: tuple[StepHook, ...] = (),
+    loss_fn: LossFn = lm_loss,
+    progress: bool = True,
+    desc: str = "train",
+) -> pd.DataFrame:
+    """Run (or resume) training; returns the loss curve (also written to out_dir/loss_curve.csv).
+
+    Rows: step, tokens, lr, train_loss_nats (mean over the step's micro-batches), val_loss_nats
+    (NaN except at evaluation steps), seconds (wall time since the run's first start).
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    device = next(model.parameters()).device
+    torch.manual_seed(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    opt = make_optimizer(model, cfg)
+    val = eval_blocks(val_stream, cfg.block_size + 1, cfg.eval_blocks)
+    rows: list[dict] = []
+    step, elapsed = 0, 0.0
+
+    ckpt_path = out_dir / CHECKPOINT
+    if ckpt_path.exists():
+        ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
+        for hook in hooks:  # hooks first: they may swap modules whose parameters the state dict holds
+            hook.load_state_dict(ckpt["hooks"].get(type(hook).__name__, {}), model)
+        model.load_state_dict(ckpt["model"])
+        opt = make_optimizer(model, cfg)
+        opt.load_state_dict(ckpt["optimizer"])
+        gen.set_state(ckpt["generator"])
+        torch.set_rng_state(ckpt["torch_rng"])
+        if device.type == "cuda" and ckpt.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state(ckpt["cuda_rng"])
+        step, elapsed, rows = ckpt["step"], ckpt["elapsed"], ckpt["rows"]
+        tqdm.write(f"{desc}: resumed from {ckpt_path} at step {step}/{cfg.max_steps}")
+
+    def save_checkpoint() -> None:
+        state = {
+            "model": model.state_dict(),
+            "optimizer": opt.state_dict(),
+            "generator": gen.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state() if device.type == "cuda" else None,
+            "step": step,
+            "elapsed": elapsed + time.time() - t0,
+            "rows": rows,
+            "hooks": {type(h).__name__: h.state_dict() for h in hooks},
+            "config": asdict(cfg),
+        }
+        atomic_save_torch(state, ckpt_path)
+        atomic_write_csv(pd.DataFrame(rows), out_dir / LOSS_CURVE, allow_nan=["val_loss_nats"])
+
+    model.train()
+    t0 = time.time()
+    bar = tqdm(total=cfg.max_steps, initial=step, desc=desc, unit="step", disable=not progress, mininterval=2)
+    while step < cfg.max_steps:
+        for hook in hooks:
+            hook.before_step(step, model)
+        lr = lr_at(step, cfg)
+        for group in opt.param_groups:
+            group["lr"] = lr
+        loss_sum = 0.0
+        for _ in range(cfg.grad_accum):
+            x, y = random_batch(train_stream, cfg.batch_size, cfg.block_size, gen)
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            with autocast(device):
+                loss = loss_fn(model, x, y)
+            (loss / cfg.grad_accum).backward()
+            loss_sum += loss.item()
+        train_loss = loss_sum / cfg.grad_accum
+        _check_finite(train_loss, "train loss", step)
+        if cfg.grad_clip:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        step += 1
+        val_loss = float("nan")
+        if step % cfg.eval_every == 0 or step == cfg.max_steps:
+            val_loss = evaluate(model, val, loss_fn)
+            _check_finite(val_loss, "validation loss", step)
+            bar.set_postfix(train=f"{train_loss:.3f}", val=f"{val_loss:.3f}")
+        rows.append(
+            dict(step=step, tokens=step * cfg.tokens_per_step, lr=lr, train_loss_nats=train_loss,
+                 val_loss_nats=val_loss, seconds=elapsed + time.time() - t0)
+        )
+        bar.update(1)
+        if step % cfg.checkpoint_every == 0 or step == cfg.max_steps:
+            save_checkpoint()
+    bar.close()
+    model.eval()
+    return pd.DataFrame(rows)
+

@@ -1,0 +1,132 @@
+"""TinyStories figures, each drawn from one CSV (so one figure can be regenerated alone).
+
+    loss_vs_params   sweep.csv (+ power_law.csv): validation loss vs non-embedding parameters, fitted law
+    quality_heatmap  sweep.csv: width x depth heat maps of loss, grammar, consistency (cloze, free text)
+    loss_curves      loss_curves.csv: validation loss vs training tokens per model
+    samples          samples.csv: one held-out beginning and each model's continuation
+
+CLI: python -m experiments.tinystories.plots --figure NAME --inp CSV [--fit power_law.csv] --out PNG
+"""
+from __future__ import annotations
+
+import argparse
+import textwrap
+
+import numpy as np
+import pandas as pd
+
+from experiments.report.figures import new_figure, save_figure
+
+HEATMAP_METRICS = [
+    ("val_loss_nats", "validation loss (nats/token)", "viridis_r"),
+    ("grammar_rate", "grammar: share of sentences that parse", "viridis"),
+    ("cloze_accuracy", "consistency: cloze accuracy on planted facts", "viridis"),
+    ("consistency_rate", "consistency: free-text references agreeing with facts", "viridis"),
+]
+
+
+def trained(sweep: pd.DataFrame) -> pd.DataFrame:
+    return sweep[(sweep.arch != "reference") & ~sweep.model_id.str.startswith("released--")]
+
+
+def loss_vs_params(sweep: pd.DataFrame, fit: pd.DataFrame | None, out: str) -> None:
+    fig, ax = new_figure(6, 4)
+    loss = sweep[sweep.metric == "val_loss_nats"]
+    ours = trained(loss)
+    markers = dict(zip(sorted(ours.width.unique()), "os^Dv<>p"))
+    for depth, g in ours.groupby("depth"):
+        for _, r in g.iterrows():
+            ax.errorbar(r.params_non_embedding, r.value, yerr=[[r.value - r.ci_low], [r.ci_high - r.value]],
+                        fmt=markers[r.width], color=f"C{sorted(ours.depth.unique()).index(depth)}", ms=6, capsize=2,
+                        label=f"{depth} layer{'s' if depth > 1 else ''}" if r.width == g.width.min() else None)
+    released = loss[loss.model_id.str.startswith("released--")]
+    for _, r in released.iterrows():
+        ax.plot(r.params_non_embedding, r.value, "k*", ms=8)
+        ax.annotate(r.model_id.replace("released--", ""), (r.params_non_embedding, r.value), fontsize=6)
+    if fit is not None and len(fit):
+        f = fit[fit.x == "params_non_embedding"].iloc[0]
+        n = np.geomspace(ours.params_non_embedding.min() * 0.8, ours.params_non_embedding.max() * 1.25, 100)
+        ci = f"[{f.alpha_ci_low:.2f}, {f.alpha_ci_high:.2f}]" if np.isfinite(f.alpha_ci_low) else "n/a"
+        ax.plot(n, f.a * n ** (-f.alpha) + f.c, "k--", lw=1,
+                label=f"fit {f.form}: alpha={f.alpha:.2f} (95% CI {ci}), c={f.c:.2f}")
+    ax.set_xscale("log")
+    ax.set_xlabel("non-embedding parameters")
+    ax.set_ylabel("validation loss (nats/token)")
+    widths = ", ".join(f"{m}={w}" for w, m in markers.items())
+    ax.set_title(f"TinyStories sweep: loss vs size (markers: width {widths})")
+    ax.legend(fontsize=7)
+    save_figure(fig, out)
+
+
+def quality_heatmap(sweep: pd.DataFrame, out: str) -> None:
+    ours = trained(sweep)
+    present = [m for m in HEATMAP_METRICS if m[0] in set(ours.metric)]
+    fig, axes = new_figure(4.2 * len(present), 3.6, ncols=len(present), squeeze=False)
+    for ax, (metric, title, cmap) in zip(axes[0], present):
+        table = ours[ours.metric == metric].groupby(["depth", "width"])["value"].mean().unstack("width")
+        im = ax.imshow(table.to_numpy(), cmap=cmap, aspect="auto", origin="lower")
+        ax.set_xticks(range(table.shape[1]), table.columns)
+        ax.set_yticks(range(table.shape[0]), table.index)
+        ax.set_xlabel("width (d_model)")
+        ax.set_ylabel("depth (layers)")
+        ax.set_title("\n".join(textwrap.wrap(title, 30)), fontsize=8)
+        ax.grid(False)
+        for (i, j), v in np.ndenumerate(table.to_numpy()):
+            ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=8,
+                    color="white" if (v - np.nanmin(table.values)) < 0.5 * np.ptp(table.values) else "black")
+        fig.colorbar(im, ax=ax, shrink=0.8)
+    save_figure(fig, out)
+
+
+def loss_curves(curves: pd.DataFrame, out: str) -> None:
+    fig, ax = new_figure(6, 4)
+    val = curves.dropna(subset=["val_loss_nats"])
+    for i, (mid, g) in enumerate(val.groupby("model_id", sort=False)):
+        r = g.iloc[0]
+        ax.plot(g.tokens, g.val_loss_nats, color=f"C{sorted(val.depth.unique()).index(r.depth)}",
+                alpha=0.35 + 0.65 * sorted(val.width.unique()).index(r.width) / max(1, val.width.nunique() - 1),
+                label=f"d{r.width} L{r.depth}")
+    ax.set_xlabel("training tokens")
+    ax.set_ylabel("validation loss (nats/token)")
+    ax.set_title("Training curves (colour: depth, shade: width)")
+    ax.legend(fontsize=6, ncol=3)
+    save_figure(fig, out)
+
+
+def samples(table: pd.DataFrame, out: str) -> None:
+    first = table[table.prompt_index == table.prompt_index.min()]
+    first = first[first.sample_index == first.sample_index.min()]
+    prompt = first.prompt.iloc[0]
+    lines = ["PROMPT: " + prompt, ""]
+    for _, r in first.iterrows():
+        flag = f"[grammar {r.grammar_rate:.2f}, consistent {r.consistent_refs}/{r.checked_refs}]"
+        lines += textwrap.wrap(f"{r.model_id} {flag}: {r.completion}", 120) + [""]
+    wrapped = [w for line in lines for w in (textwrap.wrap(line, 120) or [""])]
+    fig, ax = new_figure(9, 0.16 * len(wrapped) + 0.5)
+    ax.axis("off")
+    ax.text(0, 1, "\n".join(wrapped), va="top", ha="left", family="monospace", fontsize=6.5,
+            transform=ax.transAxes)
+    save_figure(fig, out)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--figure", required=True, choices=["loss_vs_params", "quality_heatmap", "loss_curves", "samples"])
+    ap.add_argument("--inp", required=True)
+    ap.add_argument("--fit", default=None)
+    ap.add_argument("--out", required=True)
+    args = ap.parse_args(argv)
+    df = pd.read_csv(args.inp)
+    if args.figure == "loss_vs_params":
+        loss_vs_params(df, pd.read_csv(args.fit) if args.fit else None, args.out)
+    elif args.figure == "quality_heatmap":
+        quality_heatmap(df, args.out)
+    elif args.figure == "loss_curves":
+        loss_curves(df, args.out)
+    else:
+        samples(df, args.out)
+    print(f"figure -> {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,94 @@
+"""Continuation log-probs, per-block losses and the percentile bootstrap."""
+import string
+
+import numpy as np
+import pytest
+import torch
+from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
+from transformers import PreTrainedTokenizerFast
+
+from experiments.lm.arch import tiny_model
+from experiments.lm.score import ContinuationScore, block_losses, bootstrap_ci, continuation_logprobs
+
+FAMILIES = ["gpt2", "gpt_neo", "llama"]
+PREFIXES = ["hello", "the quick brown fox", "", "a", "xyz. "]
+CONTS = [" world", " jumps", "once", "", "abc def"]
+
+
+def char_tokenizer() -> PreTrainedTokenizerFast:
+    """One token per character; '<eos>' (id 0) is eos and pad. 44 tokens."""
+    chars = string.ascii_lowercase + string.digits + " .,!?'"
+    vocab = {"<eos>": 0, "<unk>": 1, **{c: i + 2 for i, c in enumerate(chars)}}
+    tk = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    tk.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")
+    tk.decoder = decoders.Fuse()
+    return PreTrainedTokenizerFast(tokenizer_object=tk, eos_token="<eos>", pad_token="<eos>", unk_token="<unk>")
+
+
+@pytest.fixture(scope="module")
+def tok():
+    return char_tokenizer()
+
+
+@pytest.fixture(scope="module", params=FAMILIES)
+def model(request):
+    return tiny_model(request.param, vocab_size=44, initializer_range=0.2, seed=4)
+
+
+def manual_logprob(model, tok, prefix: str, cont: str) -> float:
+    pre = tok(prefix)["input_ids"] or [tok.eos_token_id]
+    c = tok(cont, add_special_tokens=False)["input_ids"]
+    with torch.no_grad():
+        logp = model(torch.tensor([pre + c])).logits[0].log_softmax(-1)
+    return sum(float(logp[len(pre) - 1 + i, t]) for i, t in enumerate(c))
+
+
+def test_continuation_logprobs_match_manual(model, tok):
+    scores = continuation_logprobs(model, tok, PREFIXES, CONTS, batch_size=2)
+    for p, c, s in zip(PREFIXES, CONTS, scores):
+        assert isinstance(s, ContinuationScore)
+        assert s.n_tokens == len(c)  # one token per character
+        assert s.logprob == pytest.approx(manual_logprob(model, tok, p, c), abs=1e-4)
+    assert scores[3] == (0.0, 0)
+    assert all(s.logprob < 0 for s in scores if s.n_tokens)
+
+
+def test_batching_does_not_change_scores(model, tok):
+    one = continuation_logprobs(model, tok, PREFIXES, CONTS, batch_size=1)
+    many = continuation_logprobs(model, tok, PREFIXES, CONTS, batch_size=32)
+    np.testing.assert_allclose([s.logprob for s in one], [s.logprob for s in many], atol=1e-5)
+    assert [s.n_tokens for s in one] == [s.n_tokens for s in many]
+    assert continuation_logprobs(model, tok, [], []) == []
+    with pytest.raises(ValueError):
+        continuation_logprobs(model, tok, ["a"], [])
+
+
+def test_block_losses_match_hf_loss(model):
+    torch.manual_seed(0)
+    blocks = torch.randint(0, 44, (5, 16))
+    losses = block_losses(model, blocks, batch_size=2)
+    assert losses.shape == (5,)
+    with torch.no_grad():
+        for blk, loss in zip(blocks, losses):
+            assert loss == pytest.approx(model(blk[None], labels=blk[None]).loss.item(), abs=1e-5)
+
+
+def test_bootstrap_ci_by_hand():
+    assert bootstrap_ci([2.0, 2.0, 2.0]) == (2.0, 2.0)
+    # mean of 2 draws from {0, 1} is 0, 0.5 or 1 with probabilities 1/4, 1/2, 1/4
+    assert bootstrap_ci([0.0, 1.0], n_boot=4000) == (0.0, 1.0)
+    assert bootstrap_ci([0.0, 1.0], n_boot=4000, alpha=0.6) == (0.5, 0.5)
+
+
+def test_bootstrap_ci_matches_a_loop():
+    values = np.random.default_rng(1).normal(size=50)
+    rng = np.random.default_rng(7)
+    means = [values[rng.integers(0, 50, size=50)].mean() for _ in range(300)]
+    expected = tuple(np.quantile(means, [0.05, 0.95]))
+    assert bootstrap_ci(values, n_boot=300, seed=7, alpha=0.1) == pytest.approx(expected)
+    # a stat without an `axis` argument is applied per resample
+    assert bootstrap_ci(values, n_boot=300, seed=7, alpha=0.1, stat=lambda x: float(np.mean(x))) == pytest.approx(
+        expected
+    )
+    low, high = bootstrap_ci(values, seed=7)
+    assert low < values.mean() < high
