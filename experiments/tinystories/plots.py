@@ -71,9 +71,11 @@ def quality_heatmap(sweep: pd.DataFrame, out: str) -> None:
         ax.set_ylabel("depth (layers)")
         ax.set_title("\n".join(textwrap.wrap(title, 30)), fontsize=8)
         ax.grid(False)
+        lo, span = np.nanmin(table.values), max(np.ptp(table.values), 1e-12)
         for (i, j), v in np.ndenumerate(table.to_numpy()):
-            ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=8,
-                    color="white" if (v - np.nanmin(table.values)) < 0.5 * np.ptp(table.values) else "black")
+            t = (v - lo) / span
+            dark = (1 - t if cmap.endswith("_r") else t) < 0.5  # the dark end of viridis
+            ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=8, color="white" if dark else "black")
         fig.colorbar(im, ax=ax, shrink=0.8)
     save_figure(fig, out)
 
@@ -93,14 +95,20 @@ def loss_curves(curves: pd.DataFrame, out: str) -> None:
     save_figure(fig, out)
 
 
+def printable(text: str) -> str:
+    """Model output may hold control characters or broken bytes (byte-level BPE): show them as '?'."""
+    return "".join(ch if ch.isprintable() or ch == "\n" else "?" for ch in str(text)).replace("\ufffd", "?")
+
+
 def samples(table: pd.DataFrame, out: str) -> None:
     first = table[table.prompt_index == table.prompt_index.min()]
     first = first[first.sample_index == first.sample_index.min()]
-    prompt = first.prompt.iloc[0]
+    prompt = printable(first.prompt.iloc[0])
     lines = ["PROMPT: " + prompt, ""]
     for _, r in first.iterrows():
-        flag = f"[grammar {r.grammar_rate:.2f}, consistent {r.consistent_refs}/{r.checked_refs}]"
-        lines += textwrap.wrap(f"{r.model_id} {flag}: {r.completion}", 120) + [""]
+        flag = (f"[grammar {r.grammar_rate:.2f}, consistent {r.consistent_refs}/{r.checked_refs}]"
+                 if "grammar_rate" in r and pd.notna(r.grammar_rate) else "")
+        lines += textwrap.wrap(f"{r.model_id} {flag}: {printable(r.completion)}", 120) + [""]
     wrapped = [w for line in lines for w in (textwrap.wrap(line, 120) or [""])]
     fig, ax = new_figure(9, 0.16 * len(wrapped) + 0.5)
     ax.axis("off")

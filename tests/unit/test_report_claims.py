@@ -1,0 +1,48 @@
+"""Claims registry and report: verdict vocabulary enforced, CI-based decisions, tables validated."""
+import pandas as pd
+import pytest
+
+from experiments.report.claims import VERDICTS, ClaimSpec, holds, write_claims
+from experiments.report.collect import collect
+from experiments.report.write import build_report
+
+SPEC = ClaimSpec("demo", "c1", "Something holds.", "abstract", "paper", "0.5", "test text")
+
+
+def test_holds_uses_whole_ci():
+    assert holds(0.1, 0.3, 0.2, above=0)
+    assert not holds(-0.01, 0.3, 0.2, above=0)  # point estimate passes, CI does not
+    assert holds(None, None, 0.2, above=0.1)
+    assert holds(0.1, 0.2, 0.15, below=0.3) and not holds(0.1, 0.4, 0.15, below=0.3)
+
+
+def test_bad_verdict_and_status_rejected():
+    with pytest.raises(ValueError, match="verdict"):
+        SPEC.row(scale="mini", model="m", verdict="passed")
+    with pytest.raises(ValueError, match="source_status"):
+        ClaimSpec("demo", "c2", "x", "y", "rumour")
+    with pytest.raises(ValueError, match="NaN"):
+        SPEC.row(scale="mini", model="m", verdict="reproduced", our_value=float("nan"))
+
+
+def test_write_collect_and_report(tmp_path):
+    rows = [SPEC.row(scale="mini", model="m", verdict="reproduced", our_value=0.6, ci=(0.55, 0.65)),
+            ClaimSpec("demo", "c2", "Other.", "Fig. 1", "memory").row(scale="mini", model="m",
+                                                                    verdict="not_testable_at_scale")]
+    write_claims(rows, tmp_path / "demo" / "claims.csv")
+    df = collect([str(tmp_path / "demo" / "claims.csv")])
+    assert list(df.verdict) == ["reproduced", "not_testable_at_scale"]
+    assert set(df.verdict) <= set(VERDICTS)
+    text = build_report(df, ["demo"], {"demo": "Section text."}, {"demo": ["results/figures/demo__x.png"]},
+                        "mini", tmp_path)
+    assert "Section text." in text and "**reproduced**" in text and "demo__x.png" in text
+    assert "| demo | 1 | 1 |" in text
+
+
+def test_duplicate_claims_rejected(tmp_path):
+    row = SPEC.row(scale="mini", model="m", verdict="reproduced")
+    with pytest.raises(ValueError, match="duplicate"):
+        write_claims([row, row], tmp_path / "c.csv")
+    pd.DataFrame({"result": ["x"]}).to_csv(tmp_path / "bad.csv", index=False)
+    with pytest.raises(ValueError, match="missing columns"):
+        collect([str(tmp_path / "bad.csv")])
