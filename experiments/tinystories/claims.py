@@ -224,8 +224,9 @@ def section(sweep: pd.DataFrame, fit: pd.DataFrame, samples: pd.DataFrame, scale
     ours = sweep[(sweep.arch != "reference")]
     wide = ours.pivot_table(index=["model_id", "width", "depth", "params_non_embedding"], columns="metric",
                             values="value").reset_index().sort_values("params_non_embedding")
+    novelty = [c for c in wide.columns if str(c).startswith("novelty_")]
     cols = [c for c in ["val_loss_nats", "grammar_rate", "completion_grammar_rate", "cloze_accuracy",
-                        "consistency_rate", "distinct_2", f"novelty_{8}", "judge_creativity"] if c in wide]
+                        "consistency_rate", "distinct_2", *novelty, "judge_creativity"] if c in wide]
     head = "| model | width | depth | non-emb. params | " + " | ".join(cols) + " |"
     lines = [head, "|" + "---|" * (4 + len(cols))]
     for _, r in wide.iterrows():

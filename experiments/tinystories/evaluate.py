@@ -57,12 +57,11 @@ def read_jsonl(path: str | Path, limit: int | None = None) -> list[dict]:
     return rows
 
 
-def model_info(model, model_id: str, scale: str) -> dict:
+def model_info(model, model_id: str, scale: str, seed: int) -> dict:
     cfg = model.config
     n = count_params(model)
     width = getattr(cfg, "n_embd", None) or getattr(cfg, "hidden_size")
     depth = getattr(cfg, "n_layer", None) or getattr(cfg, "num_layers")
-    seed = int(model_id.rsplit("_s", 1)[1]) if "_s" in model_id and model_id.rsplit("_s", 1)[1].isdigit() else 0
     return dict(model_id=model_id, arch=cfg.model_type, width=width, depth=depth,
                 n_heads=getattr(cfg, "n_head", None) or getattr(cfg, "num_heads"), seed=seed, scale=scale, **n)
 
@@ -112,6 +111,7 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", required=True, help="model spec (dir:..., hub:...) or 'reference'")
     ap.add_argument("--model-id", required=True)
+    ap.add_argument("--seed", type=int, default=0, help="training seed of the model (a column); also seeds sampling")
     ap.add_argument("--val", required=True)
     ap.add_argument("--prompts", required=True)
     ap.add_argument("--cloze", required=True)
@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> None:
         finished = [True] * len(continuations)
     else:
         model, tok = load_model(args.model, device=device)
-        info = model_info(model, args.model_id, args.scale)
+        info = model_info(model, args.model_id, args.scale, args.seed)
         print(f"{args.model_id}: {info['params_total']:,} params on {device}", flush=True)
         context = model.config.max_position_embeddings if hasattr(model.config, "max_position_embeddings") \
             else model.config.n_positions

@@ -108,22 +108,22 @@ def ts_eval_args(wildcards):
 
 rule ts_eval:
     input:
-        model=f"{TS_RES}/models/{{model}}",
+        model=f"{TS_RES}/models/w{{width}}_l{{depth}}_s{{seed}}",
         val=f"{TS_RES}/tokens/val.npy",
         prompts=f"{TS_RES}/corpus/prompts.jsonl",
         cloze=f"{TS_RES}/corpus/cloze.jsonl",
         train_corpus=f"{TS_RES}/corpus/train.txt",
     output:
-        metrics=f"{TS_OUT}/eval/{{model}}.csv",
-        samples=f"{TS_OUT}/samples/{{model}}.jsonl",
+        metrics=f"{TS_OUT}/eval/w{{width}}_l{{depth}}_s{{seed}}.csv",
+        samples=f"{TS_OUT}/samples/w{{width}}_l{{depth}}_s{{seed}}.jsonl",
     params: args=ts_eval_args
-    wildcard_constraints: model=r"w\d+_l\d+_s\d+"
-    log: "logs/tinystories/eval_{model}.log"
-    benchmark: "logs/benchmarks/tinystories/eval_{model}.tsv"
+    log: "logs/tinystories/eval_w{width}_l{depth}_s{seed}.log"
+    benchmark: "logs/benchmarks/tinystories/eval_w{width}_l{depth}_s{seed}.tsv"
     threads: THREADS
     resources: mem_mb=GPU_MEM, runtime=COMPUTE["runtime_min"], gpu=GPUS
     shell:
-        "python -m experiments.tinystories.evaluate --model dir:{input.model} --model-id {wildcards.model}"
+        "python -m experiments.tinystories.evaluate --model dir:{input.model} --seed {wildcards.seed}"
+        " --model-id w{wildcards.width}_l{wildcards.depth}_s{wildcards.seed}"
         " --val {input.val} --prompts {input.prompts} --cloze {input.cloze} --train-corpus {input.train_corpus}"
         " {params.args} --threads {threads} --out {output.metrics} --samples {output.samples} > {log} 2>&1"
 
@@ -217,7 +217,7 @@ rule ts_figure:
     output:
         png=report(
             "results/figures/tinystories__{name}.png",
-            caption="../report/tinystories__{name}.rst",
+            caption="../report/tinystories.rst",
             category="TinyStories scaling",
         ),
         pdf="results/figures/tinystories__{name}.pdf",
