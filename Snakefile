@@ -13,6 +13,7 @@ validate(config, "config/schema.yaml", set_default=True)
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/tinystories.smk"
+include: "workflow/rules/ln_removal.smk"
 include: "workflow/rules/report.smk"
 
 

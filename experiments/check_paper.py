@@ -31,6 +31,16 @@ def artifacts(cfg: dict) -> list[tuple[str, str, str]]:
         out += [("model", spec, "tinystories released checkpoints") for spec in ts.get("released_models", [])]
         if ts["judge"].get("kind") == "hf_local":
             out.append(("model", ts["judge"]["model"], "tinystories judge"))
+    lnr = cfg.get("ln_removal") if "ln_removal" in cfg.get("results", []) else None
+    if lnr:
+        out += [("model", m["spec"], f"ln_removal base model {m['id']}") for m in lnr["models"]
+                if m["spec"].startswith("hub:")]
+        data = lnr.get("data", {})
+        if data.get("hub_dataset") and not data.get("train", "").startswith("resources/tinystories"):
+            rev = data.get("hub_revision")
+            out.append(("dataset", data["hub_dataset"] + (f"@{rev}" if rev else ""), "ln_removal fine-tuning text"))
+            if data.get("tokenizer"):
+                out.append(("model", data["tokenizer"], "ln_removal tokenizer"))
     return out
 
 

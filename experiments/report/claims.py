@@ -23,6 +23,7 @@ SOURCE_STATUS = {
     "secondary": "secondary notes only (third-party reproduction/blog); not checked against the paper body",
     "memory": "from memory of the paper; not re-read: qualitative only, never a threshold",
     "planted": "planted by our synthetic world (config), not a paper number",
+    "extension": "an extension the project asked for, not a claim of the paper",
 }
 
 COLUMNS = [

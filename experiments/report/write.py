@@ -32,6 +32,11 @@ TITLES = {
 def fmt(v) -> str:
     if v is None or (isinstance(v, float) and pd.isna(v)):
         return ""
+    if isinstance(v, str):  # a column mixing numbers and text is read back as text
+        try:
+            v = float(v)
+        except ValueError:
+            return v.replace("|", "\\|").replace("\n", " ")
     if isinstance(v, float):
         return f"{v:.4g}"
     return str(v).replace("|", "\\|").replace("\n", " ")

@@ -46,3 +46,11 @@ def test_duplicate_claims_rejected(tmp_path):
     pd.DataFrame({"result": ["x"]}).to_csv(tmp_path / "bad.csv", index=False)
     with pytest.raises(ValueError, match="missing columns"):
         collect([str(tmp_path / "bad.csv")])
+
+
+def test_report_formats_numbers_read_back_as_text():
+    from experiments.report.write import fmt
+
+    assert fmt("0.397150888006148") == "0.3972"  # mixed-type columns come back from CSV as strings
+    assert fmt("grammar 1.0 | x") == "grammar 1.0 \\| x"  # pipes would break the markdown table
+    assert fmt(float("nan")) == "" and fmt(None) == ""

@@ -30,8 +30,10 @@ def test_paper_dry_run_resolves_offline():
     assert r.returncode == 0, r.stderr
     assert "ts_eval_released" in r.stdout
     # 6 widths x 5 depths = 30 training jobs at paper scale
-    line = next(x for x in r.stdout.splitlines() if x.strip().startswith("ts_train"))
-    assert line.split()[-1] == "30"
+    counts = {x.split()[0]: x.split()[-1] for x in r.stdout.splitlines() if x.strip().startswith(("ts_", "lnr_"))}
+    assert counts["ts_train"] == "30"
+    # 2 hub GPT-2s x (LN-free, control): the mini models must not leak in through config merging
+    assert counts["lnr_remove"] == "4"
 
 
 def _with_config(tmp_path, mutate):

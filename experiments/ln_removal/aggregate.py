@@ -1,0 +1,55 @@
+"""Collect the per-model LN-removal outputs into one CSV per measurement.
+
+    curves.csv   loss curves of every run (ln_free and with_ln), with `event` naming the removal event(s)
+                 fired before that step (empty otherwise): the figure draws stage lines from it
+    ce.csv, dla.csv, neurons.csv    the per-model evaluation tables concatenated
+
+CLI: python -m experiments.ln_removal.aggregate --curves C1.csv ... --events E1.csv ... --ce ... --dla ...
+        --neurons ... --out-dir results/ln_removal
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pandas as pd
+
+from experiments.files import atomic_write_csv
+
+
+def merge_curves(curves: list[pd.DataFrame], events: list[pd.DataFrame]) -> pd.DataFrame:
+    ev = pd.concat(events, ignore_index=True) if events else pd.DataFrame()
+    out = []
+    for c in curves:
+        c = c.copy()
+        c["event"] = ""
+        if c["mode"].iloc[0] == "ln_free" and len(ev):
+            mine = ev[(ev.model_id == c["model_id"].iloc[0])]
+            # event at step s fires before optimisation step s, whose row is step s + 1
+            names = mine.groupby("step")["event"].agg(" ".join)
+            c["event"] = [names.get(s - 1, "") for s in c["step"]]
+        out.append(c)
+    return pd.concat(out, ignore_index=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--curves", nargs="+", required=True)
+    ap.add_argument("--events", nargs="*", default=[])
+    ap.add_argument("--ce", nargs="+", required=True)
+    ap.add_argument("--dla", nargs="+", required=True)
+    ap.add_argument("--neurons", nargs="+", required=True)
+    ap.add_argument("--out-dir", required=True)
+    args = ap.parse_args(argv)
+    out = Path(args.out_dir)
+    events = [e for e in (pd.read_csv(p) for p in args.events) if len(e)]
+    curves = merge_curves([pd.read_csv(p) for p in args.curves], events)
+    atomic_write_csv(curves, out / "curves.csv", allow_nan=["val_loss_nats"])
+    for name, paths in (("ce", args.ce), ("dla", args.dla), ("neurons", args.neurons)):
+        df = pd.concat([pd.read_csv(p) for p in paths], ignore_index=True)
+        atomic_write_csv(df, out / f"{name}.csv", allow_nan=["value", "ci_low", "ci_high"])
+    print(f"wrote curves.csv ({len(curves)} rows), ce.csv, dla.csv, neurons.csv to {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,230 @@
+# LayerNorm removal (Heimersheim 2409.13710; Baroni et al. 2507.02559): fine-tune a trained GPT-2 while its LNs
+# are replaced on a schedule -> LN-free model + with-LN control -> CE / DLA / confidence neurons -> data scaling
+# -> figures + claims. Wiring only; every step is `python -m experiments.ln_removal.<step>`.
+import re
+
+LNR = config.get("ln_removal", {})
+LNR_RES = "resources/ln_removal"
+LNR_OUT = "results/ln_removal"
+LNR_MODELS = {m["id"]: m["spec"] for m in LNR.get("models", [])}  # model id -> spec (dir:PATH | hub:NAME[@rev])
+LNR_PER_MODEL = LNR.get("per_model", {})  # model id -> {train: {...}, schedule: {...}, aux_weight: w} overrides
+
+
+def lnr_opt(model, key):
+    """A config block for one model: the shared block updated by its per_model override."""
+    base, over = LNR.get(key), LNR_PER_MODEL.get(model, {}).get(key)
+    if isinstance(base, dict):
+        return {**base, **(over or {})}
+    return base if over is None else over
+
+
+def lnr_steps(model):
+    return lnr_opt(model, "train")["max_steps"]
+
+
+def lnr_tokens(model, steps):
+    t = lnr_opt(model, "train")
+    return int(steps) * t["batch_size"] * t["block_size"] * t.get("grad_accum", 1)
+
+
+LNR_SCALING = [(m, s) for m in LNR_MODELS for s in LNR.get("scaling_steps", []) if s != lnr_steps(m)]
+LNR_DATA = LNR.get("data", {})
+FIGURES["ln_removal"] = ["loss_schedule", "delta_ce_size", "dla_error", "data_scaling"]
+CLAIMS["ln_removal"] = f"{LNR_OUT}/claims.csv"
+SECTIONS["ln_removal"] = f"{LNR_OUT}/report_section.md"
+
+wildcard_constraints:
+    lnr_model="|".join(re.escape(m) for m in LNR_MODELS) or "NONE",
+    lnr_mode=r"ln_free|with_ln",
+    lnr_steps=r"\d+",
+
+
+def lnr_base_input(wildcards):
+    """The base model dir when it is built by this workflow (dir: specs); hub models come from the cache."""
+    spec = LNR_MODELS[wildcards.lnr_model]
+    return [spec.split(":", 1)[1]] if spec.startswith("dir:") else []
+
+
+rule lnr_tokens:
+    """Paper scale: OpenWebText tokens from the local HF cache (fails with MissingArtifactError when absent)."""
+    output:
+        train=f"{LNR_RES}/tokens/train.npy",
+        val=f"{LNR_RES}/tokens/val.npy",
+    params:
+        d=LNR_DATA,
+        revision=opt(LNR_DATA.get("hub_revision")),
+        max_docs=lambda wc: f"--max-docs {LNR_DATA['max_docs']}" if LNR_DATA.get("max_docs") else "",
+    log: "logs/ln_removal/tokens.log"
+    benchmark: "logs/benchmarks/ln_removal/tokens.tsv"
+    threads: THREADS
+    resources: **CPU_RES
+    shell:
+        "python -m experiments.ln_removal.data --dataset {params.d[hub_dataset]} --revision {params.revision}"
+        " --tokenizer {params.d[tokenizer]} {params.max_docs}"
+        " --out-train {output.train} --out-val {output.val} > {log} 2>&1"
+
+
+rule lnr_remove:
+    input:
+        base=lnr_base_input,
+        train=LNR_DATA.get("train", f"{LNR_RES}/tokens/train.npy"),
+        val=LNR_DATA.get("val", f"{LNR_RES}/tokens/val.npy"),
+    output:
+        model=directory(f"{LNR_RES}/models/{{lnr_model}}/{{lnr_mode}}_{{lnr_steps}}"),
+        curve=f"{LNR_OUT}/curves/{{lnr_model}}/{{lnr_mode}}_{{lnr_steps}}.csv",
+        events=f"{LNR_OUT}/events/{{lnr_model}}/{{lnr_mode}}_{{lnr_steps}}.csv",
+    params:
+        spec=lambda wc: LNR_MODELS[wc.lnr_model],
+        train=lambda wc: as_json(lnr_opt(wc.lnr_model, "train")),
+        schedule=lambda wc: as_json(lnr_opt(wc.lnr_model, "schedule")),
+        aux=lambda wc: lnr_opt(wc.lnr_model, "aux_weight"),
+        seed=LNR.get("seed", 0),
+        device=COMPUTE["device"],
+        ckpt=f"{LNR_RES}/checkpoints/{{lnr_model}}/{{lnr_mode}}_{{lnr_steps}}",
+    log: "logs/ln_removal/remove_{lnr_model}_{lnr_mode}_{lnr_steps}.log"
+    benchmark: "logs/benchmarks/ln_removal/remove_{lnr_model}_{lnr_mode}_{lnr_steps}.tsv"
+    threads: THREADS
+    resources: mem_mb=GPU_MEM, runtime=COMPUTE["runtime_min"], gpu=GPUS
+    shell:
+        "python -m experiments.ln_removal.remove --model {params.spec} --model-id {wildcards.lnr_model}"
+        " --mode {wildcards.lnr_mode} --train {input.train} --val {input.val} --train-config {params.train}"
+        " --max-steps {wildcards.lnr_steps} --schedule {params.schedule} --aux-weight {params.aux}"
+        " --seed {params.seed} --device {params.device} --threads {threads} --checkpoint-dir {params.ckpt}"
+        " --out {output.model} --curve {output.curve} --events {output.events} > {log} 2>&1"
+
+
+def lnr_eval_args(wildcards):
+    e = LNR["eval"]
+    return (f"--block-size {lnr_opt(wildcards.lnr_model, 'train')['block_size']} --n-blocks {e['n_blocks']} --dla-blocks {e['dla_blocks']}"
+            f" --n-neurons {e['n_neurons']} --bootstrap {e['bootstrap']} --device {COMPUTE['device']}")
+
+
+rule lnr_evaluate:
+    input:
+        base=lnr_base_input,
+        free=lambda wc: f"{LNR_RES}/models/{wc.lnr_model}/ln_free_{lnr_steps(wc.lnr_model)}",
+        control=lambda wc: f"{LNR_RES}/models/{wc.lnr_model}/with_ln_{lnr_steps(wc.lnr_model)}",
+        val=LNR_DATA.get("val", f"{LNR_RES}/tokens/val.npy"),
+    output:
+        ce=f"{LNR_OUT}/eval/{{lnr_model}}/ce.csv",
+        dla=f"{LNR_OUT}/eval/{{lnr_model}}/dla.csv",
+        neurons=f"{LNR_OUT}/eval/{{lnr_model}}/neurons.csv",
+    params:
+        spec=lambda wc: LNR_MODELS[wc.lnr_model],
+        args=lnr_eval_args,
+        tokens=lambda wc: lnr_tokens(wc.lnr_model, lnr_steps(wc.lnr_model)),
+    log: "logs/ln_removal/evaluate_{lnr_model}.log"
+    benchmark: "logs/benchmarks/ln_removal/evaluate_{lnr_model}.tsv"
+    threads: THREADS
+    resources: mem_mb=GPU_MEM, runtime=COMPUTE["runtime_min"], gpu=GPUS
+    shell:
+        "python -m experiments.ln_removal.evaluate --model-id {wildcards.lnr_model} --original {params.spec}"
+        " --ln-free dir:{input.free} --control dir:{input.control} --val {input.val} {params.args}"
+        " --tokens {params.tokens} --threads {threads} --out-ce {output.ce} --out-dla {output.dla}"
+        " --out-neurons {output.neurons} > {log} 2>&1"
+
+
+rule lnr_scaling_eval:
+    input:
+        base=lnr_base_input,
+        free=f"{LNR_RES}/models/{{lnr_model}}/ln_free_{{lnr_steps}}",
+        control=f"{LNR_RES}/models/{{lnr_model}}/with_ln_{{lnr_steps}}",
+        val=LNR_DATA.get("val", f"{LNR_RES}/tokens/val.npy"),
+    output: f"{LNR_OUT}/scaling/{{lnr_model}}/ce_{{lnr_steps}}.csv"
+    params:
+        spec=lambda wc: LNR_MODELS[wc.lnr_model],
+        args=lnr_eval_args,
+        tokens=lambda wc: lnr_tokens(wc.lnr_model, wc.lnr_steps),
+    log: "logs/ln_removal/scaling_eval_{lnr_model}_{lnr_steps}.log"
+    benchmark: "logs/benchmarks/ln_removal/scaling_eval_{lnr_model}_{lnr_steps}.tsv"
+    threads: THREADS
+    resources: mem_mb=GPU_MEM, runtime=COMPUTE["runtime_min"], gpu=GPUS
+    shell:
+        "python -m experiments.ln_removal.evaluate --model-id {wildcards.lnr_model} --original {params.spec}"
+        " --ln-free dir:{input.free} --control dir:{input.control} --ce-only --val {input.val} {params.args}"
+        " --tokens {params.tokens}"
+        " --threads {threads} --out-ce {output} > {log} 2>&1"
+
+
+rule lnr_aggregate:
+    input:
+        curves=[f"{LNR_OUT}/curves/{m}/{mode}_{lnr_steps(m)}.csv" for m in LNR_MODELS for mode in ("ln_free", "with_ln")],
+        events=[f"{LNR_OUT}/events/{m}/ln_free_{lnr_steps(m)}.csv" for m in LNR_MODELS],
+        ce=expand(f"{LNR_OUT}/eval/{{m}}/ce.csv", m=list(LNR_MODELS)),
+        dla=expand(f"{LNR_OUT}/eval/{{m}}/dla.csv", m=list(LNR_MODELS)),
+        neurons=expand(f"{LNR_OUT}/eval/{{m}}/neurons.csv", m=list(LNR_MODELS)),
+    output:
+        curves=f"{LNR_OUT}/curves.csv",
+        ce=f"{LNR_OUT}/ce.csv",
+        dla=f"{LNR_OUT}/dla.csv",
+        neurons=f"{LNR_OUT}/neurons.csv",
+    log: "logs/ln_removal/aggregate.log"
+    benchmark: "logs/benchmarks/ln_removal/aggregate.tsv"
+    threads: 1
+    resources: **CPU_RES
+    shell:
+        "python -m experiments.ln_removal.aggregate --curves {input.curves} --events {input.events}"
+        " --ce {input.ce} --dla {input.dla} --neurons {input.neurons} --out-dir {LNR_OUT} > {log} 2>&1"
+
+
+rule lnr_scaling:
+    input:
+        main=expand(f"{LNR_OUT}/eval/{{m}}/ce.csv", m=list(LNR_MODELS)),
+        extra=[f"{LNR_OUT}/scaling/{m}/ce_{s}.csv" for m, s in LNR_SCALING],
+    output:
+        points=f"{LNR_OUT}/scaling.csv",
+        fit=f"{LNR_OUT}/scaling_fit.csv",
+    log: "logs/ln_removal/scaling.log"
+    benchmark: "logs/benchmarks/ln_removal/scaling.tsv"
+    threads: 1
+    resources: **CPU_RES
+    shell:
+        "python -m experiments.ln_removal.scaling --ce {input.main} {input.extra}"
+        " --out {output.points} --fit-out {output.fit} > {log} 2>&1"
+
+
+LNR_FIGURE_INPUT = {
+    "loss_schedule": f"{LNR_OUT}/curves.csv",
+    "delta_ce_size": f"{LNR_OUT}/ce.csv",
+    "dla_error": f"{LNR_OUT}/dla.csv",
+    "data_scaling": f"{LNR_OUT}/scaling.csv",
+}
+
+
+rule lnr_figure:
+    input: lambda wc: LNR_FIGURE_INPUT[wc.name]
+    output:
+        png=report(
+            "results/figures/ln_removal__{name}.png",
+            caption="../report/ln_removal.rst",
+            category="LayerNorm removal",
+        ),
+        pdf="results/figures/ln_removal__{name}.pdf",
+    wildcard_constraints: name="|".join(LNR_FIGURE_INPUT)
+    log: "logs/ln_removal/figure_{name}.log"
+    benchmark: "logs/benchmarks/ln_removal/figure_{name}.tsv"
+    threads: 1
+    resources: **CPU_RES
+    shell:
+        "python -m experiments.ln_removal.plots --figure {wildcards.name} --inp {input} --out {output.png}"
+        " > {log} 2>&1"
+
+
+rule lnr_claims:
+    input:
+        ce=f"{LNR_OUT}/ce.csv",
+        dla=f"{LNR_OUT}/dla.csv",
+        neurons=f"{LNR_OUT}/neurons.csv",
+        fit=f"{LNR_OUT}/scaling_fit.csv",
+    output:
+        claims=f"{LNR_OUT}/claims.csv",
+        section=f"{LNR_OUT}/report_section.md",
+    params: claims=as_json(LNR.get("claims"))
+    log: "logs/ln_removal/claims.log"
+    benchmark: "logs/benchmarks/ln_removal/claims.tsv"
+    threads: 1
+    resources: **CPU_RES
+    shell:
+        "python -m experiments.ln_removal.claims --ce {input.ce} --dla {input.dla} --neurons {input.neurons}"
+        " --scaling-fit {input.fit} --thresholds {params.claims} --scale {SCALE}"
+        " --out {output.claims} --section {output.section} > {log} 2>&1"
