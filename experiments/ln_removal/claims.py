@@ -128,8 +128,7 @@ def evaluate_claims(ce, dla, neurons, fit, th: dict, scale: str) -> list:
 
 
 def section(ce, dla, scale: str) -> str:
-    lines = [f"## LayerNorm removal ({scale})", "",
-             "Every LayerNorm of a trained GPT-2-architecture model is replaced by a FakeLayerNorm (centering kept, "
+    lines = [f"Scale: {scale}. Every LayerNorm of a trained GPT-2-architecture model is replaced by a FakeLayerNorm (centering kept, "
              "per-token std frozen to an EMA scalar) in the papers' order (ln_2 block by block, ln_1 Q/K, ln_1 V, "
              "ln_f) while fine-tuning continues; a control is fine-tuned for the same steps with LN kept.", "",
              "| model | CE original | CE control | CE LN-free | ΔCE vs control [95% CI] | DLA error LN-free / original |",
@@ -145,8 +144,15 @@ def section(ce, dla, scale: str) -> str:
         dcell = f"{d.value:+.4f} [{d.ci_low:+.4f}, {d.ci_high:+.4f}]" if d is not None else "-"
         ecell = f"{ef.iloc[0]:.2g} / {eo.iloc[0]:.2g}" if len(ef) and len(eo) else "-"
         lines.append(f"| {m} | " + " | ".join(cells) + f" | {dcell} | {ecell} |")
-    lines += ["", "Not done here: the EOT-token special case of the V path, The Pile / HellaSwag, GPT-2 S..XL "
-              "(paper scale), SmolLM2 RMSNorm removal.", ""]
+    lines += ["", "### What differs from the paper", ""]
+    if scale == "mini":
+        lines += ["- Models and data: tiny GPT-2s trained by the TinyStories rules on the synthetic StoryWorld corpus "
+                  "(the papers: GPT-2 small to XL on OpenWebText); a few hundred fine-tuning steps of 1,024 tokens "
+                  "(the papers: 300-1,000 steps of ~0.5M tokens).",
+                  "- Schedule and sigma follow Baroni et al. (EMA of the batch-mean per-token std while real, frozen "
+                  "at the switch; aux loss on ln_f-input std uniformity), with the starts and gaps scaled down."]
+    lines += ["- Not done: the EOT-token special case of the V path; The Pile / HellaSwag evaluations; per-head "
+              "(rather than per-attention-block) DLA; SmolLM2 RMSNorm removal.", ""]
     return "\n".join(lines)
 
 
