@@ -54,14 +54,17 @@ def random_batch(stream: np.ndarray, batch_size: int, block: int, gen: torch.Gen
     return t[:, :-1], t[:, 1:]
 
 
-def eval_blocks(stream: np.ndarray, block: int, max_blocks: int | None = None) -> torch.Tensor:
-    """Non-overlapping blocks of `block` tokens from the start of the stream, shape (n, block)."""
+def eval_blocks(stream: np.ndarray, block: int, max_blocks: int | None = None, *,
+                from_end: bool = False) -> torch.Tensor:
+    """Non-overlapping blocks of `block` tokens, shape (n, block), from the start of the stream (or its end,
+    so that a final evaluation does not reuse the blocks a training run monitored)."""
     n = len(stream) // block
     if max_blocks is not None:
         n = min(n, max_blocks)
     if n == 0:
         raise ValueError(f"token stream of {len(stream)} tokens holds no block of {block}")
-    return torch.from_numpy(stream[: n * block].astype(np.int64).reshape(n, block))
+    part = stream[len(stream) - n * block:] if from_end else stream[: n * block]
+    return torch.from_numpy(np.asarray(part, dtype=np.int64).reshape(n, block))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from experiments.data.tokens import eval_blocks
 from experiments.files import atomic_write_csv
 from experiments.lm.build import count_params
 from experiments.lm.devices import pick_device
@@ -35,14 +36,6 @@ from experiments.lm.score import block_losses, bootstrap_ci
 from experiments.ln_removal.analysis import ablate_neurons, dla_check, pick_entropy_neurons
 
 NAN = float("nan")
-
-
-def held_out_blocks(stream: np.ndarray, block: int, n: int) -> torch.Tensor:
-    k = min(n, len(stream) // block)
-    if k == 0:
-        raise ValueError(f"validation stream of {len(stream)} tokens holds no block of {block}")
-    tail = np.asarray(stream[len(stream) - k * block:], dtype=np.int64)
-    return torch.from_numpy(tail.reshape(k, block))
 
 
 def ce_rows(model_id: str, losses: dict[str, np.ndarray], n_boot: int) -> list[dict]:
@@ -91,7 +84,7 @@ def main(argv: list[str] | None = None) -> None:
         torch.set_num_threads(args.threads)
     device = pick_device(args.device)
     val = np.load(args.val, mmap_mode="r")
-    blocks = held_out_blocks(val, args.block_size, args.n_blocks)
+    blocks = eval_blocks(val, args.block_size, args.n_blocks, from_end=True)
     specs = {"original": args.original, "ln_free": args.ln_free}
     if args.control:
         specs["with_ln"] = args.control

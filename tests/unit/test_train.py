@@ -30,6 +30,8 @@ def test_batches_and_blocks():
     assert x.shape == (4, 8) and torch.equal(y, x + 1)  # targets are the next tokens
     b = eval_blocks(stream, 30)
     assert b.shape == (3, 30) and b[1, 0] == 30
+    tail = eval_blocks(stream, 30, 2, from_end=True)
+    assert tail.shape == (2, 30) and tail[0, 0] == 40 and tail[-1, -1] == 99
     with pytest.raises(ValueError):
         eval_blocks(stream[:5], 30)
 
