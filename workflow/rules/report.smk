@@ -3,6 +3,7 @@ rule claims_table:
     input: [CLAIMS[r] for r in RESULTS]
     output: "results/claims.csv"
     log: "logs/report/claims_table.log"
+    benchmark: "logs/benchmarks/report/claims_table.tsv"
     threads: 1
     resources: **CPU_RES
     shell: "python -m experiments.report.collect --claims {input} --out {output} > {log} 2>&1"
@@ -16,6 +17,7 @@ rule report:
     output: "results/report.md"
     params: results=" ".join(RESULTS)
     log: "logs/report/report.log"
+    benchmark: "logs/benchmarks/report/report.tsv"
     threads: 1
     resources: **CPU_RES
     shell:

@@ -204,6 +204,7 @@ rule ts_samples_table:
     input: expand(f"{TS_OUT}/samples/{{model}}.jsonl", model=TS_MODELS)
     output: f"{TS_OUT}/samples.csv"
     log: "logs/tinystories/samples_table.log"
+    benchmark: "logs/benchmarks/tinystories/samples_table.tsv"
     threads: 1
     resources: **CPU_RES
     shell:
