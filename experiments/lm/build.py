@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from transformers import GPT2Config, GPT2LMHeadModel, GPTNeoConfig, GPTNeoForCausalLM
 
+from experiments.lm.load import param_count
+
 ARCHS = ("gpt2", "gpt_neo")
 
 
@@ -36,11 +38,5 @@ def build_model(arch: str, *, vocab_size: int, d_model: int, n_layers: int, n_he
 
 
 def count_params(model) -> dict[str, int]:
-    """Total parameters, and without token/position embeddings (the unembedding is tied)."""
-    total = sum(p.numel() for p in model.parameters())
-    emb = model.get_input_embeddings().weight.numel()
-    pos = 0
-    for name, module in model.named_modules():
-        if name.endswith(("wpe", "position_embeddings")) and hasattr(module, "weight"):
-            pos += module.weight.numel()
-    return {"params_total": total, "params_non_embedding": total - emb - pos}
+    """Total parameters, and without token/position embeddings and the (tied) unembedding (Kaplan et al.)."""
+    return {"params_total": param_count(model), "params_non_embedding": param_count(model, exclude_embeddings=True)}

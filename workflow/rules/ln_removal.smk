@@ -29,6 +29,8 @@ def lnr_tokens(model, steps):
 
 LNR_SCALING = [(m, s) for m in LNR_MODELS for s in LNR.get("scaling_steps", []) if s != lnr_steps(m)]
 LNR_DATA = LNR.get("data", {})
+LNR_TRAIN = LNR_DATA.get("train", f"{LNR_RES}/tokens/train.npy")  # token streams the fine-tuning reads
+LNR_VAL = LNR_DATA.get("val", f"{LNR_RES}/tokens/val.npy")
 FIGURES["ln_removal"] = ["loss_schedule", "delta_ce_size", "dla_error", "data_scaling"]
 CLAIMS["ln_removal"] = f"{LNR_OUT}/claims.csv"
 SECTIONS["ln_removal"] = f"{LNR_OUT}/report_section.md"
@@ -67,8 +69,8 @@ rule lnr_tokens:
 rule lnr_remove:
     input:
         base=lnr_base_input,
-        train=LNR_DATA.get("train", f"{LNR_RES}/tokens/train.npy"),
-        val=LNR_DATA.get("val", f"{LNR_RES}/tokens/val.npy"),
+        train=LNR_TRAIN,
+        val=LNR_VAL,
     output:
         model=directory(f"{LNR_RES}/models/{{lnr_model}}/{{lnr_mode}}_{{lnr_steps}}"),
         curve=f"{LNR_OUT}/curves/{{lnr_model}}/{{lnr_mode}}_{{lnr_steps}}.csv",
@@ -104,7 +106,7 @@ rule lnr_evaluate:
         base=lnr_base_input,
         free=lambda wc: f"{LNR_RES}/models/{wc.lnr_model}/ln_free_{lnr_steps(wc.lnr_model)}",
         control=lambda wc: f"{LNR_RES}/models/{wc.lnr_model}/with_ln_{lnr_steps(wc.lnr_model)}",
-        val=LNR_DATA.get("val", f"{LNR_RES}/tokens/val.npy"),
+        val=LNR_VAL,
     output:
         ce=f"{LNR_OUT}/eval/{{lnr_model}}/ce.csv",
         dla=f"{LNR_OUT}/eval/{{lnr_model}}/dla.csv",
@@ -129,7 +131,7 @@ rule lnr_scaling_eval:
         base=lnr_base_input,
         free=f"{LNR_RES}/models/{{lnr_model}}/ln_free_{{lnr_steps}}",
         control=f"{LNR_RES}/models/{{lnr_model}}/with_ln_{{lnr_steps}}",
-        val=LNR_DATA.get("val", f"{LNR_RES}/tokens/val.npy"),
+        val=LNR_VAL,
     output: f"{LNR_OUT}/scaling/{{lnr_model}}/ce_{{lnr_steps}}.csv"
     params:
         spec=lambda wc: LNR_MODELS[wc.lnr_model],

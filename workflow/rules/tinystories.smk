@@ -98,6 +98,19 @@ rule ts_train:
         " --checkpoint-dir {params.ckpt} --out {output.model} --curve {output.curve} > {log} 2>&1"
 
 
+# What every evaluation (sweep model, reference, released checkpoint) reads, and its common CLI tail.
+TS_EVAL_DATA = dict(
+    val=f"{TS_RES}/tokens/val.npy",
+    prompts=f"{TS_RES}/corpus/prompts.jsonl",
+    cloze=f"{TS_RES}/corpus/cloze.jsonl",
+    train_corpus=f"{TS_RES}/corpus/train.txt",
+)
+TS_EVAL_TAIL = (
+    " --val {input.val} --prompts {input.prompts} --cloze {input.cloze} --train-corpus {input.train_corpus}"
+    " {params.args} --threads {threads} --out {output.metrics} --samples {output.samples} > {log} 2>&1"
+)
+
+
 def ts_eval_args(wildcards):
     return " ".join([
         f"--eval-config {as_json(TS['eval'])}",
@@ -109,10 +122,7 @@ def ts_eval_args(wildcards):
 rule ts_eval:
     input:
         model=f"{TS_RES}/models/w{{width}}_l{{depth}}_s{{seed}}",
-        val=f"{TS_RES}/tokens/val.npy",
-        prompts=f"{TS_RES}/corpus/prompts.jsonl",
-        cloze=f"{TS_RES}/corpus/cloze.jsonl",
-        train_corpus=f"{TS_RES}/corpus/train.txt",
+        **TS_EVAL_DATA,
     output:
         metrics=f"{TS_OUT}/eval/w{{width}}_l{{depth}}_s{{seed}}.csv",
         samples=f"{TS_OUT}/samples/w{{width}}_l{{depth}}_s{{seed}}.jsonl",
@@ -123,18 +133,13 @@ rule ts_eval:
     resources: mem_mb=GPU_MEM, runtime=COMPUTE["runtime_min"], gpu=GPUS
     shell:
         "python -m experiments.tinystories.evaluate --model dir:{input.model} --seed {wildcards.seed}"
-        " --model-id w{wildcards.width}_l{wildcards.depth}_s{wildcards.seed}"
-        " --val {input.val} --prompts {input.prompts} --cloze {input.cloze} --train-corpus {input.train_corpus}"
-        " {params.args} --threads {threads} --out {output.metrics} --samples {output.samples} > {log} 2>&1"
+        " --model-id w{wildcards.width}_l{wildcards.depth}_s{wildcards.seed}" + TS_EVAL_TAIL
 
 
 rule ts_eval_reference:
     """The generator's own held-out continuations, graded like a model: the ceiling of each exact metric."""
     input:
-        val=f"{TS_RES}/tokens/val.npy",
-        prompts=f"{TS_RES}/corpus/prompts.jsonl",
-        cloze=f"{TS_RES}/corpus/cloze.jsonl",
-        train_corpus=f"{TS_RES}/corpus/train.txt",
+        **TS_EVAL_DATA,
     output:
         metrics=f"{TS_OUT}/eval/reference.csv",
         samples=f"{TS_OUT}/samples/reference.jsonl",
@@ -144,17 +149,12 @@ rule ts_eval_reference:
     threads: 1
     resources: **CPU_RES
     shell:
-        "python -m experiments.tinystories.evaluate --model reference --model-id reference"
-        " --val {input.val} --prompts {input.prompts} --cloze {input.cloze} --train-corpus {input.train_corpus}"
-        " {params.args} --threads {threads} --out {output.metrics} --samples {output.samples} > {log} 2>&1"
+        "python -m experiments.tinystories.evaluate --model reference --model-id reference" + TS_EVAL_TAIL
 
 
 rule ts_eval_released:
     input:
-        val=f"{TS_RES}/tokens/val.npy",
-        prompts=f"{TS_RES}/corpus/prompts.jsonl",
-        cloze=f"{TS_RES}/corpus/cloze.jsonl",
-        train_corpus=f"{TS_RES}/corpus/train.txt",
+        **TS_EVAL_DATA,
     output:
         metrics=f"{TS_OUT}/eval/released--{{slug}}.csv",
         samples=f"{TS_OUT}/samples/released--{{slug}}.jsonl",
@@ -166,9 +166,7 @@ rule ts_eval_released:
     threads: THREADS
     resources: mem_mb=GPU_MEM, runtime=COMPUTE["runtime_min"], gpu=GPUS
     shell:
-        "python -m experiments.tinystories.evaluate --model {params.spec} --model-id released--{wildcards.slug}"
-        " --val {input.val} --prompts {input.prompts} --cloze {input.cloze} --train-corpus {input.train_corpus}"
-        " {params.args} --threads {threads} --out {output.metrics} --samples {output.samples} > {log} 2>&1"
+        "python -m experiments.tinystories.evaluate --model {params.spec} --model-id released--{wildcards.slug}" + TS_EVAL_TAIL
 
 
 rule ts_sweep:
