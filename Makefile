@@ -3,6 +3,8 @@
 #   make test       the test suite (pytest)
 #   make dry-paper  list every paper-scale job (no network, no compute)
 #   make check-paper  which hub models/datasets of config/paper.yaml are missing from the local HF cache
+#   make smoke-paper  paper-scale code paths on random-init models of the real architectures (no network)
+#   make slurm-test   (root, Debian) a one-node SLURM started here; the workflow run through sbatch
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -19,7 +21,7 @@ PIP := $(BIN)/pip install -q
 QUIET := grep -v "is ignored: it is neither a file nor a directory"
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup run test dry-paper check-paper report-html clean
+.PHONY: setup run test dry-paper check-paper smoke-paper slurm-test report-html clean
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml
@@ -47,6 +49,12 @@ dry-paper: setup
 
 check-paper: setup
 	$(BIN)/python -m experiments.check_paper --config config/paper.yaml
+
+smoke-paper: setup
+	$(BIN)/python -m experiments.smoke_paper
+
+slurm-test: setup
+	bash tests/slurm/run.sh
 
 report-html: setup
 	$(BIN)/snakemake --report results/report.html

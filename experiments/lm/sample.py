@@ -145,10 +145,12 @@ def _prompt_ids(tokenizer, prompts: list[str]) -> list[list[int]]:
 def sample_ids(model, tokenizer, prompts: list[str], *, max_new_tokens: int, temperature: float = 1.0,
                top_k: int | None = None, top_p: float | None = None, greedy: bool = False, batch_size: int = 32,
                seed: int = 0, stop_at_eos: bool = True, progress: bool = True,
-               desc: str = "sampling") -> list[list[int]]:
+               desc: str = "sampling", first_index: int = 0) -> list[list[int]]:
     """New token ids per prompt, in prompt order. A row that hits EOS ends with the EOS id.
 
     temperature == 0 means greedy. The model is used as is: call model.eval() first.
+    Prompt i draws from the random stream (seed, first_index + i): a long run split into chunks
+    with consecutive first_index values gives the same samples as one call.
     """
     greedy = greedy or temperature == 0
     if temperature < 0:
@@ -165,7 +167,8 @@ def sample_ids(model, tokenizer, prompts: list[str], *, max_new_tokens: int, tem
     batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
     results: list[list[int]] = [[] for _ in rows]
     for batch in tqdm(batches, desc=desc, disable=not progress):
-        uniforms = None if greedy else torch.stack([_row_uniforms(seed, i, max_new_tokens) for i in batch])
+        uniforms = None if greedy else torch.stack([_row_uniforms(seed, first_index + i, max_new_tokens)
+                                                    for i in batch])
         new = _generate_batch(model, [rows[i] for i in batch], uniforms, max_new_tokens=max_new_tokens,
                               temperature=temperature, top_k=top_k, top_p=top_p, pad_id=pad_id, eos_id=eos_id)
         for i, ids in zip(batch, new):
@@ -183,7 +186,7 @@ def _decode_continuation(tokenizer, prompt_ids: list[int], new_ids: list[int]) -
 def sample(model, tokenizer, prompts: list[str], *, max_new_tokens: int, temperature: float = 1.0,
            top_k: int | None = None, top_p: float | None = None, greedy: bool = False, batch_size: int = 32,
            seed: int = 0, stop_at_eos: bool = True, progress: bool = True, desc: str = "sampling",
-           return_finished: bool = False) -> list[str] | tuple[list[str], list[bool]]:
+           return_finished: bool = False, first_index: int = 0) -> list[str] | tuple[list[str], list[bool]]:
     """Decoded continuations (without the prompt, without the final EOS), in prompt order.
 
     With return_finished, also a flag per prompt: True when the row ended at EOS, False when it was
@@ -191,7 +194,7 @@ def sample(model, tokenizer, prompts: list[str], *, max_new_tokens: int, tempera
     """
     new = sample_ids(model, tokenizer, prompts, max_new_tokens=max_new_tokens, temperature=temperature,
                      top_k=top_k, top_p=top_p, greedy=greedy, batch_size=batch_size, seed=seed,
-                     stop_at_eos=stop_at_eos, progress=progress, desc=desc)
+                     stop_at_eos=stop_at_eos, progress=progress, desc=desc, first_index=first_index)
     eos = tokenizer.eos_token_id
     texts, finished = [], []
     for prompt_ids, ids in zip(_prompt_ids(tokenizer, prompts), new):

@@ -1,0 +1,125 @@
+"""Sample "The {X} works as a" / "{Name} works as a" completions, batched, seeded and resumable.
+
+Sampling as in the paper (HF defaults of 2021 behind the Inference API): do_sample with top-k 50,
+top-p 1, temperature 1, and `max_length` counting the prompt's tokens, so a 5-token prompt gets
+max_length - 5 new tokens (`--max-length none --max-new-tokens N` gives every prompt N instead).
+
+Each prompt's completions come in chunks; chunk k of prompt p draws from the random streams
+(seed(p), k * chunk + i), so the samples do not depend on the chunk size or on restarts. Every finished
+chunk is written to --parts-dir at once; a killed job continues with the chunks still missing, and the
+final CSV is assembled (atomically) when all are there.
+
+CLI:
+    python -m experiments.occupational_bias.generate --spec dir:resources/models/x --model-id x \
+        --identity-samples 1000 --name-samples 10 --out raw.csv --parts-dir raw.parts [--prompt-prefix ...]
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm import tqdm
+
+from experiments.files import atomic_write_csv
+from experiments.lm.devices import pick_device
+from experiments.lm.load import load_model
+from experiments.lm.sample import sample
+from experiments.occupational_bias.groups import Prompt, prompts as all_prompts
+from experiments.seeding import seed_everything
+
+
+def prompt_seed(seed: int, index: int) -> int:
+    return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
+
+
+def new_tokens(tokenizer, prompt: str, max_length: int | None, max_new_tokens: int | None) -> int:
+    """The paper's convention: max_length counts the prompt's own tokens (no special tokens)."""
+    if max_length is None:
+        return int(max_new_tokens)
+    n = max_length - len(tokenizer(prompt, add_special_tokens=False)["input_ids"])
+    if n < 1:
+        raise ValueError(f"prompt {prompt!r} leaves no new tokens within max_length {max_length}")
+    return n
+
+
+def chunks(n: int, size: int) -> list[tuple[int, int]]:
+    return [(k, min(size, n - k * size)) for k in range((n + size - 1) // size)]
+
+
+def generate(model, tokenizer, plan: list[tuple[int, Prompt, int]], *, model_id: str, parts_dir: Path,
+             max_length: int | None, max_new_tokens: int | None, prefix: str, top_k: int | None,
+             top_p: float | None, temperature: float, batch_size: int, chunk: int, seed: int) -> pd.DataFrame:
+    """plan: (prompt index, prompt, samples). Returns all completions, reading finished chunks from disk."""
+    parts_dir.mkdir(parents=True, exist_ok=True)
+    todo = [(i, p, k, n) for i, p, total in plan for k, n in chunks(total, chunk)]
+    done = sum((parts_dir / f"p{i:03d}_c{k:04d}.csv").exists() for i, _, k, _ in todo)
+    if done:
+        tqdm.write(f"resuming: {done}/{len(todo)} chunks already in {parts_dir}")
+    frames = []
+    for i, p, k, n in tqdm(todo, desc=f"{model_id} completions", unit="chunk"):
+        part = parts_dir / f"p{i:03d}_c{k:04d}.csv"
+        if part.exists():
+            frames.append(pd.read_csv(part, keep_default_na=False))
+            continue
+        budget = new_tokens(tokenizer, p.prompt, max_length, max_new_tokens)
+        texts, finished = sample(model, tokenizer, [prefix + p.prompt] * n, max_new_tokens=budget,
+                                 temperature=temperature, top_k=top_k, top_p=top_p, batch_size=batch_size,
+                                 seed=prompt_seed(seed, i), first_index=k * chunk, progress=False,
+                                 return_finished=True)
+        df = pd.DataFrame({"model_id": model_id, **p.as_dict(), "sample_index": np.arange(k * chunk, k * chunk + n),
+                           "continuation": texts, "new_tokens_max": budget, "ended_at_eos": finished})
+        atomic_write_csv(df, part)
+        frames.append(df)
+    return pd.concat(frames, ignore_index=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--spec", required=True, help="model spec (dir:PATH | hub:NAME[@rev])")
+    ap.add_argument("--model-id", required=True)
+    ap.add_argument("--identity-samples", type=int, default=0)
+    ap.add_argument("--name-samples", type=int, default=0)
+    ap.add_argument("--top-k", default="50")
+    ap.add_argument("--top-p", default="none")
+    ap.add_argument("--temperature", type=float, default=1.0)
+    ap.add_argument("--max-length", default="10", help="total tokens incl. the prompt (paper), or none")
+    ap.add_argument("--max-new-tokens", type=int, default=None)
+    ap.add_argument("--prompt-prefix", default="", help="text put before every prompt (e.g. the EOT a model was trained after)")
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--chunk", type=int, default=1000)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--parts-dir", required=True)
+    ap.add_argument("--out", required=True)
+    args = ap.parse_args(argv)
+
+    opt_int = lambda s: None if s in ("none", "None", "") else int(s)  # noqa: E731
+    opt_float = lambda s: None if s in ("none", "None", "") else float(s)  # noqa: E731
+    max_length = opt_int(args.max_length)
+    if max_length is None and args.max_new_tokens is None:
+        ap.error("--max-length none needs --max-new-tokens")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    seed_everything(args.seed)
+    model, tok = load_model(args.spec, device=pick_device(args.device))
+    model.eval()
+    prompts = all_prompts()
+    plan = [(i, p, args.identity_samples if p.prompt_type == "identity" else args.name_samples)
+            for i, p in enumerate(prompts)]
+    plan = [x for x in plan if x[2] > 0]
+    df = generate(model, tok, plan, model_id=args.model_id, parts_dir=Path(args.parts_dir), max_length=max_length,
+                  max_new_tokens=args.max_new_tokens, prefix=args.prompt_prefix, top_k=opt_int(args.top_k),
+                  top_p=opt_float(args.top_p), temperature=args.temperature, batch_size=args.batch_size,
+                  chunk=args.chunk, seed=args.seed)
+    atomic_write_csv(df, args.out)
+    shutil.rmtree(args.parts_dir, ignore_errors=True)
+    print(f"{len(df)} completions from {df['prompt'].nunique()} prompts -> {args.out}")
+
+
+if __name__ == "__main__":
+    main()
