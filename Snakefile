@@ -12,8 +12,10 @@ configfile: "config/config.yaml"
 validate(config, "config/schema.yaml", set_default=True)
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/resources.smk"
 include: "workflow/rules/tinystories.smk"
 include: "workflow/rules/ln_removal.smk"
+include: "workflow/rules/occupational_bias.smk"
 include: "workflow/rules/report.smk"
 
 

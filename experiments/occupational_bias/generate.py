@@ -41,9 +41,9 @@ def new_tokens(tokenizer, prompt: str, max_length: int | None, max_new_tokens: i
     if max_length is None:
         return int(max_new_tokens)
     n = max_length - len(tokenizer(prompt, add_special_tokens=False)["input_ids"])
-    if n < 1:
-        raise ValueError(f"prompt {prompt!r} leaves no new tokens within max_length {max_length}")
-    return n
+    if n < 1:  # HF generate then warned and still produced one token; do the same, and say so
+        tqdm.write(f"warning: prompt {prompt!r} fills max_length {max_length}; generating 1 new token")
+    return max(1, n)
 
 
 def chunks(n: int, size: int) -> list[tuple[int, int]]:
@@ -82,6 +82,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--spec", required=True, help="model spec (dir:PATH | hub:NAME[@rev])")
     ap.add_argument("--model-id", required=True)
     ap.add_argument("--identity-samples", type=int, default=0)
+    ap.add_argument("--base-samples", default="none", help="completions per man/woman prompt (none: --identity-samples)")
     ap.add_argument("--name-samples", type=int, default=0)
     ap.add_argument("--top-k", default="50")
     ap.add_argument("--top-p", default="none")
@@ -109,8 +110,9 @@ def main(argv: list[str] | None = None) -> None:
     model, tok = load_model(args.spec, device=pick_device(args.device))
     model.eval()
     prompts = all_prompts()
-    plan = [(i, p, args.identity_samples if p.prompt_type == "identity" else args.name_samples)
-            for i, p in enumerate(prompts)]
+    base = opt_int(args.base_samples) or args.identity_samples
+    plan = [(i, p, args.name_samples if p.prompt_type == "name" else base if p.category == "base"
+             else args.identity_samples) for i, p in enumerate(prompts)]
     plan = [x for x in plan if x[2] > 0]
     df = generate(model, tok, plan, model_id=args.model_id, parts_dir=Path(args.parts_dir), max_length=max_length,
                   max_new_tokens=args.max_new_tokens, prefix=args.prompt_prefix, top_k=opt_int(args.top_k),

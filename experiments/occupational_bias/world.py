@@ -15,8 +15,10 @@ their parity slope, N50/N90/Gini, logit contrasts), not from the knobs:
   the "pull toward parity" is planted as lambda < 1 (up to the common shift log Z_m/Z_w);
 - gamma_jc ~ N(0, sigma_category) for every job and category value (category main effects), shifted
   per category value so that men's total job weight equals base man's;
-- delta_jc = +-interaction_size (half of them +, half -) for `interactions_per_value` jobs per category
-  value among those with a base rate >= interaction_min_rate; every other delta is exactly 0.
+- delta_jc = +interaction_size (or, with interaction_signs: mixed, half + and half -) for
+  `interactions_per_value` jobs per category value among those with a base rate >= interaction_min_rate;
+  every other delta is exactly 0. (A tiny LM learns a planted boost far better than a planted cut that
+  makes a job rare, so positive is the default.)
 
 The corpus holds "The {X} works as a {title} {filler} ." with each job's count per prompt equal to
 N * P(j | p) rounded by largest remainder (no sampling noise in the training data), a share
@@ -37,8 +39,7 @@ from experiments.occupational_bias.groups import Prompt, identity_prompts
 
 NONE = "NONE"
 NONE_WORDS = ("team", "group", "unit", "family")
-FILLERS = ("at the hospital", "in town", "for the city", "every day", "at night", "near the river",
-           "with a smile", "in the old building", "for a small company", "on weekends", "downtown", "here")
+FILLERS = ("today", "downtown", "here", "now", "again", "nearby", "in town", "at night")  # short: dense job slots
 
 
 @dataclass
@@ -51,6 +52,7 @@ class PlantedConfig:
     interactions_per_value: int = 2
     interaction_size: float = 1.5
     interaction_min_rate: float = 0.03
+    interaction_signs: str = "positive"  # positive | mixed (half +, half -)
     none_min: float = 0.10
     variant_share: float = 0.2
     train_per_prompt: int = 2000
@@ -121,7 +123,7 @@ class PlantedWorld:
                              f"lower interaction_min_rate or interactions_per_value")
         for v in values:
             chosen = rng.choice(eligible, size=cfg.interactions_per_value, replace=False)
-            signs = np.resize([1.0, -1.0], len(chosen))  # half up, half down: totals stay close
+            signs = np.resize([1.0, -1.0], len(chosen)) if cfg.interaction_signs == "mixed" else np.ones(len(chosen))
             delta.loc[chosen, v] = rng.permutation(signs) * cfg.interaction_size
         probs = cls._probs(prompts, jobs, alpha, beta, gamma, delta, cfg.none_min)
         terms = pd.DataFrame({"job": jobs, "rank": rank, "alpha": alpha, "beta": beta,
@@ -141,7 +143,7 @@ class PlantedWorld:
         woman = np.array([p.gender == "woman" for p in prompts])
         z = np.where(woman, w[woman].sum(1).max(), w[~woman].sum(1).max()) / (1.0 - none_min)
         probs = pd.DataFrame(w / z[:, None], index=[p.group for p in prompts], columns=jobs)
-        probs[NONE] = 1.0 - probs.sum(1)
+        probs[NONE] = 1.0 - probs.sum(axis=1)
         return probs
 
     def truth_table(self) -> pd.DataFrame:

@@ -43,10 +43,19 @@ def opt(value):
 
 # Resources are derived from config, never duplicated per profile: GPU rules ask for a GPU only
 # when compute.gpu is true (paper scale); CPU rules never do.
+# Memory and runtime grow with the attempt: a job that fails (e.g. killed by SLURM for memory or time)
+# is retried (`retries:` in profiles/slurm) with 2x, 3x, ... the configured value. A rule's own resources
+# override the profile's default-resources, so the scaling has to be here.
 THREADS = COMPUTE["threads_per_job"]
 GPUS = 1 if COMPUTE["gpu"] else 0
-CPU_RES = dict(mem_mb=COMPUTE["mem_mb"], runtime=COMPUTE["runtime_min"])
-GPU_MEM = COMPUTE["gpu_mem_mb"] if COMPUTE["gpu"] else COMPUTE["mem_mb"]
+_MEM = COMPUTE["mem_mb"]
+_GPU_JOB_MEM = COMPUTE["gpu_mem_mb"] if COMPUTE["gpu"] else COMPUTE["mem_mb"]
+_RUNTIME = COMPUTE["runtime_min"]
+CPU_RES = dict(mem_mb=lambda wildcards, attempt: _MEM * attempt,
+               runtime=lambda wildcards, attempt: _RUNTIME * attempt)
+GPU_MEM = lambda wildcards, attempt: _GPU_JOB_MEM * attempt
+# Everything a GPU-labelled rule asks for: `resources: **GPU_RES` (runtime scaling with the attempt too).
+GPU_RES = dict(mem_mb=GPU_MEM, runtime=CPU_RES["runtime"], gpu=GPUS)
 
 
 def result_figures(result):

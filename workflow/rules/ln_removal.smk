@@ -86,7 +86,7 @@ rule lnr_remove:
     log: "logs/ln_removal/remove_{lnr_model}_{lnr_mode}_{lnr_steps}.log"
     benchmark: "logs/benchmarks/ln_removal/remove_{lnr_model}_{lnr_mode}_{lnr_steps}.tsv"
     threads: THREADS
-    resources: mem_mb=GPU_MEM, runtime=COMPUTE["runtime_min"], gpu=GPUS
+    resources: **GPU_RES
     shell:
         "python -m experiments.ln_removal.remove --model {params.spec} --model-id {wildcards.lnr_model}"
         " --mode {wildcards.lnr_mode} --train {input.train} --val {input.val} --train-config {params.train}"
@@ -118,7 +118,7 @@ rule lnr_evaluate:
     log: "logs/ln_removal/evaluate_{lnr_model}.log"
     benchmark: "logs/benchmarks/ln_removal/evaluate_{lnr_model}.tsv"
     threads: THREADS
-    resources: mem_mb=GPU_MEM, runtime=COMPUTE["runtime_min"], gpu=GPUS
+    resources: **GPU_RES
     shell:
         "python -m experiments.ln_removal.evaluate --model-id {wildcards.lnr_model} --original {params.spec}"
         " --ln-free dir:{input.free} --control dir:{input.control} --val {input.val} {params.args}"
@@ -140,7 +140,7 @@ rule lnr_scaling_eval:
     log: "logs/ln_removal/scaling_eval_{lnr_model}_{lnr_steps}.log"
     benchmark: "logs/benchmarks/ln_removal/scaling_eval_{lnr_model}_{lnr_steps}.tsv"
     threads: THREADS
-    resources: mem_mb=GPU_MEM, runtime=COMPUTE["runtime_min"], gpu=GPUS
+    resources: **GPU_RES
     shell:
         "python -m experiments.ln_removal.evaluate --model-id {wildcards.lnr_model} --original {params.spec}"
         " --ln-free dir:{input.free} --control dir:{input.control} --ce-only --val {input.val} {params.args}"

@@ -89,7 +89,7 @@ rule ts_train:
     log: "logs/tinystories/train_w{width}_l{depth}_s{seed}.log"
     benchmark: "logs/benchmarks/tinystories/train_w{width}_l{depth}_s{seed}.tsv"
     threads: THREADS
-    resources: mem_mb=GPU_MEM, runtime=COMPUTE["runtime_min"], gpu=GPUS
+    resources: **GPU_RES
     shell:
         "python -m experiments.tinystories.train_model --arch {params.m[arch]} --width {wildcards.width}"
         " --depth {wildcards.depth} --heads {params.m[n_heads]} --context {params.m[context]}"
@@ -130,7 +130,7 @@ rule ts_eval:
     log: "logs/tinystories/eval_w{width}_l{depth}_s{seed}.log"
     benchmark: "logs/benchmarks/tinystories/eval_w{width}_l{depth}_s{seed}.tsv"
     threads: THREADS
-    resources: mem_mb=GPU_MEM, runtime=COMPUTE["runtime_min"], gpu=GPUS
+    resources: **GPU_RES
     shell:
         "python -m experiments.tinystories.evaluate --model dir:{input.model} --seed {wildcards.seed}"
         " --model-id w{wildcards.width}_l{wildcards.depth}_s{wildcards.seed}" + TS_EVAL_TAIL
@@ -164,7 +164,7 @@ rule ts_eval_released:
     log: "logs/tinystories/eval_released--{slug}.log"
     benchmark: "logs/benchmarks/tinystories/eval_released--{slug}.tsv"
     threads: THREADS
-    resources: mem_mb=GPU_MEM, runtime=COMPUTE["runtime_min"], gpu=GPUS
+    resources: **GPU_RES
     shell:
         "python -m experiments.tinystories.evaluate --model {params.spec} --model-id released--{wildcards.slug}" + TS_EVAL_TAIL
 

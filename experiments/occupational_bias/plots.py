@@ -1,0 +1,144 @@
+"""Occupational-bias figures, each drawn from the result's CSVs by one call.
+
+CLI: python -m experiments.occupational_bias.plots --figure NAME --inp CSV [CSV ...] --out PNG
+"""
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import pandas as pd
+
+from experiments.report.figures import new_figure, save_figure
+
+FIGURES = ("top_jobs", "gini", "regression_significance", "labour_scatter", "exact_vs_sampled")
+
+
+def _read(paths):
+    return pd.concat([pd.read_csv(p, keep_default_na=False) for p in paths], ignore_index=True)
+
+
+def top_jobs(paths, out, k=10):
+    """Top jobs for the base prompts "The man/woman works as a": share of completions mentioning each."""
+    df = _read(paths)
+    df = df[(df["prompt_type"] == "identity") & (df["category"] == "base")]
+    models = sorted(df["model_id"].unique())
+    fig, axes = new_figure(9, 2.8 * len(models), nrows=len(models), ncols=2, squeeze=False)
+    for i, m in enumerate(models):
+        for j, g in enumerate(("woman", "man")):
+            d = df[(df["model_id"] == m) & (df["gender"] == g)]
+            jobs = d["jobs"].str.split("|").explode()
+            share = (jobs[jobs != ""].value_counts() / len(d)).head(k)[::-1]
+            ax = axes[i][j]
+            ax.barh(share.index, share.to_numpy(), color="tab:red" if g == "woman" else "tab:blue")
+            ax.set_title(f"{m}: The {g} works as a ... (n = {len(d)})", fontsize=9)
+            ax.set_xlabel("share of completions")
+    save_figure(fig, out)
+
+
+def gini(paths, out):
+    """Gini of the job distribution per identity group (clean: over observed jobs), women vs men."""
+    df = pd.concat([pd.read_csv(p) for p in paths], ignore_index=True)
+    d = df[(df["variant"] == "clean") & (df["metric"] == "gini") & (df["level"] == "group")
+           & (df["prompt_type"] == "identity")]
+    models = sorted(d["model_id"].unique())
+    fig, axes = new_figure(9, 2.8 * len(models), nrows=len(models), squeeze=False)
+    for i, m in enumerate(models):
+        ax = axes[i][0]
+        dm = d[d["model_id"] == m]
+        values = sorted(dm["category_value"].unique(), key=lambda v: (v != "base", v))
+        x = np.arange(len(values))
+        for off, g, c in ((-0.2, "woman", "tab:red"), (0.2, "man", "tab:blue")):
+            dg = dm[dm["gender"] == g].set_index("category_value").reindex(values)
+            err = np.vstack([dg["value"] - dg["ci_low"], dg["ci_high"] - dg["value"]])
+            ax.bar(x + off, dg["value"], 0.4, yerr=np.nan_to_num(err), color=c, label=g, capsize=2)
+        ax.set_xticks(x, values, rotation=45, ha="right", fontsize=8)
+        ax.set_ylabel("Gini (observed jobs)")
+        ax.set_title(m, fontsize=9)
+        ax.legend(fontsize=8)
+    save_figure(fig, out)
+
+
+def regression_significance(paths, out):
+    """Share of job regressions (model c) with a significant term, per intersection and term type."""
+    df = pd.concat([pd.read_csv(p) for p in paths], ignore_index=True)
+    d = df[(df["metric"] == "pct_significant") & (df["term_type"].isin(["woman", "category", "interaction"]))]
+    d = d.groupby(["model_id", "variant", "intersection", "term_type"], as_index=False)["value"].mean()
+    models = sorted(d["model_id"].unique())
+    fig, axes = new_figure(9, 2.8 * len(models), nrows=len(models), ncols=2, squeeze=False)
+    for i, m in enumerate(models):
+        for j, variant in enumerate(("faithful", "clean")):
+            ax = axes[i][j]
+            dm = d[(d["model_id"] == m) & (d["variant"] == variant)]
+            inters = sorted(dm["intersection"].unique())
+            x = np.arange(len(inters))
+            for off, t in zip((-0.27, 0, 0.27), ("woman", "category", "interaction")):
+                v = dm[dm["term_type"] == t].set_index("intersection").reindex(inters)["value"]
+                ax.bar(x + off, v, 0.27, label=t)
+            ax.axhline(5, color="k", lw=0.8, ls=":")
+            ax.set_xticks(x, inters, fontsize=8)
+            ax.set_ylabel("% significant (mean over terms)")
+            ax.set_title(f"{m} ({variant})", fontsize=9)
+            ax.legend(fontsize=7)
+    save_figure(fig, out)
+
+
+def labour_scatter(paths, out):
+    """Predicted vs US 2019 women share per labour job (faithful 0.94 weighting), with the parity lines."""
+    df = _read(paths)
+    d = df[(df["variant"] == "faithful") & (df["included"].astype(str) == "True")]
+    models = sorted(d["model_id"].unique())
+    fig, axes = new_figure(4.5 * max(1, len(models)), 4.2, ncols=max(1, len(models)), squeeze=False)
+    for i, m in enumerate(models):
+        ax = axes[0][i]
+        dm = d[d["model_id"] == m]
+        us = pd.to_numeric(dm["us_women_pct"])
+        pred = pd.to_numeric(dm["pred_women_pct"], errors="coerce")
+        ax.scatter(us, pred, s=14)
+        for _, r in dm.iterrows():
+            ax.annotate(r["job"].split(" /")[0], (float(r["us_women_pct"]), float(r["pred_women_pct"] or np.nan)),
+                        fontsize=6)
+        ax.plot([0, 100], [0, 100], "k-", lw=0.8, label="model = US")
+        ax.axhline(50, color="grey", ls=":", lw=0.8, label="parity")
+        ax.axvspan(0, 25, color="tab:blue", alpha=0.06)
+        ax.axvspan(75, 100, color="tab:red", alpha=0.06)
+        ax.set_xlabel("US 2019 % women")
+        ax.set_ylabel("predicted % women")
+        ax.set_title(f"{m} ({len(dm)} jobs)", fontsize=9)
+        ax.legend(fontsize=7)
+    save_figure(fig, out)
+
+
+def exact_vs_sampled(paths, out):
+    """Sampled share of each leading job vs its exact probability under the model (same top-k filter)."""
+    df = _read(paths)
+    df = df[df["job"] != ""]
+    models = sorted(df["model_id"].unique())
+    fig, axes = new_figure(4.5 * len(models), 4.2, ncols=len(models), squeeze=False)
+    for i, m in enumerate(models):
+        ax = axes[0][i]
+        d = df[df["model_id"] == m]
+        ax.scatter(d["exact_prob"], d["sampled_share"], s=6, alpha=0.5)
+        lim = [max(1e-4, d["exact_prob"][d["exact_prob"] > 0].min()), 1]
+        ax.plot(lim, lim, "k-", lw=0.8)
+        ax.set_xscale("log")
+        ax.set_yscale("symlog", linthresh=1e-3)
+        big = d[d["exact_prob"] * d["n"] >= 5]
+        ax.set_title(f"{m}: |z|>1.96 in {(big['z'].abs() > 1.96).mean():.1%} of {len(big)} cells", fontsize=9)
+        ax.set_xlabel("exact P(leading job | prompt)")
+        ax.set_ylabel("sampled share")
+    save_figure(fig, out)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--figure", required=True, choices=FIGURES)
+    ap.add_argument("--inp", nargs="+", required=True)
+    ap.add_argument("--out", required=True)
+    args = ap.parse_args(argv)
+    globals()[args.figure](args.inp, args.out)
+    print(f"figure -> {args.out}")
+
+
+if __name__ == "__main__":
+    main()

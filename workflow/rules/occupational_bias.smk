@@ -1,0 +1,250 @@
+# Intersectional occupational bias (Kirk et al. 2021, "Bias Out-of-the-Box"): "The {X} works as a" completions
+# -> job extraction -> diversity, logistic regressions, US labour comparison; a planted world (tiny GPT-2 trained
+# on a corpus with known job-by-group rates) checks every method against exact answers. Wiring only; every step
+# is `python -m experiments.occupational_bias.<step>`.
+import re
+
+OB = config.get("occupational_bias", {})
+OB_RES = "resources/occupational_bias"
+OB_OUT = "results/occupational_bias"
+OB_MODELS = {m["id"]: m for m in OB.get("models", [])}
+OB_PLANTED = [m for m, d in OB_MODELS.items() if d["kind"] == "planted"]
+OB_SAMPLING = OB.get("sampling", {})
+OB_ANALYSIS = OB.get("analysis", {})
+OB_FIGURE_INPUT = {
+    "top_jobs": [f"{OB_OUT}/completions/{m}.csv" for m in OB_MODELS],
+    "gini": f"{OB_OUT}/diversity.csv",
+    "regression_significance": f"{OB_OUT}/regression_summary.csv",
+    "labour_scatter": f"{OB_OUT}/labour.csv",
+    "exact_vs_sampled": [f"{OB_OUT}/exact/{m}.csv" for m in OB_MODELS],
+}
+FIGURES["occupational_bias"] = list(OB_FIGURE_INPUT)
+CLAIMS["occupational_bias"] = f"{OB_OUT}/claims.csv"
+SECTIONS["occupational_bias"] = f"{OB_OUT}/report_section.md"
+
+wildcard_constraints:
+    ob_model="|".join(re.escape(m) for m in OB_MODELS) or "NONE",
+    ob_split="train|val",
+
+
+def ob_sampling_args(model):
+    """Generation / exact-check options shared by both steps (so both see the same distribution)."""
+    s, m = OB_SAMPLING, OB_MODELS[model]
+    return (f"--top-k {opt(s.get('top_k'))} --top-p {opt(s.get('top_p'))} --temperature {s.get('temperature', 1.0)}"
+            f" --max-length {opt(s.get('max_length'))}"
+            + (f" --max-new-tokens {s['max_new_tokens']}" if s.get("max_new_tokens") else "")
+            + f" --prompt-prefix {shlex.quote(m.get('prompt_prefix', ''))}")
+
+
+rule ob_plant:
+    output:
+        truth=f"{OB_RES}/planted/truth.csv",
+        terms=f"{OB_RES}/planted/terms.csv",
+        interactions=f"{OB_RES}/planted/interactions.csv",
+        labelled=f"{OB_RES}/planted/labelled.csv",
+        train=f"{OB_RES}/planted/train.txt",
+        val=f"{OB_RES}/planted/val.txt",
+    params: cfg=as_json(OB.get("planted")), out=f"{OB_RES}/planted"
+    log: "logs/occupational_bias/plant.log"
+    benchmark: "logs/benchmarks/occupational_bias/plant.tsv"
+    threads: 1
+    resources: **CPU_RES
+    shell: "python -m experiments.occupational_bias.plant --config {params.cfg} --out-dir {params.out} > {log} 2>&1"
+
+
+rule ob_tokenizer:
+    input: f"{OB_RES}/planted/train.txt"
+    output: directory(f"{OB_RES}/planted/tokenizer")
+    params: vocab=OB.get("planted_model", {}).get("vocab_size")
+    log: "logs/occupational_bias/tokenizer.log"
+    benchmark: "logs/benchmarks/occupational_bias/tokenizer.tsv"
+    threads: 1
+    resources: **CPU_RES
+    shell: "python -m experiments.lm.tokenizer --corpus {input} --vocab-size {params.vocab} --out {output} > {log} 2>&1"
+
+
+rule ob_encode:
+    input:
+        corpus=f"{OB_RES}/planted/{{ob_split}}.txt",
+        tokenizer=f"{OB_RES}/planted/tokenizer",
+    output: f"{OB_RES}/planted/tokens/{{ob_split}}.npy"
+    log: "logs/occupational_bias/encode_{ob_split}.log"
+    benchmark: "logs/benchmarks/occupational_bias/encode_{ob_split}.tsv"
+    threads: 1
+    resources: **CPU_RES
+    shell: "python -m experiments.data.tokens --corpus {input.corpus} --tokenizer {input.tokenizer} --out {output} > {log} 2>&1"
+
+
+rule ob_train:
+    input:
+        tokenizer=f"{OB_RES}/planted/tokenizer",
+        train=f"{OB_RES}/planted/tokens/train.npy",
+        val=f"{OB_RES}/planted/tokens/val.npy",
+    output:
+        model=directory(f"{OB_RES}/planted/model"),
+        curve=f"{OB_OUT}/planted_training_curve.csv",
+    params:
+        shape=as_json({k: v for k, v in OB.get("planted_model", {}).items() if k != "vocab_size"}),
+        train=as_json(OB.get("planted_train")),
+        seed=OB.get("seed", 0),
+        ckpt=f"{OB_RES}/planted/checkpoint",
+    log: "logs/occupational_bias/train.log"
+    benchmark: "logs/benchmarks/occupational_bias/train.tsv"
+    threads: THREADS
+    resources: **GPU_RES
+    shell:
+        "python -m experiments.occupational_bias.train_model --tokenizer {input.tokenizer} --train {input.train}"
+        " --val {input.val} --model {params.shape} --train-config {params.train} --seed {params.seed}"
+        " --device {COMPUTE[device]} --threads {threads} --checkpoint-dir {params.ckpt} --out {output.model}"
+        " --curve {output.curve} > {log} 2>&1"
+
+
+rule ob_generate:
+    """Completions of one model; finished chunks survive a killed job (`{OB_RES}/raw/<model>.parts`)."""
+    input: lambda wc: built_model_input(OB_MODELS[wc.ob_model]["spec"])
+    output: f"{OB_RES}/raw/{{ob_model}}.csv"
+    params:
+        m=lambda wc: OB_MODELS[wc.ob_model],
+        base=lambda wc: opt(OB_MODELS[wc.ob_model].get("base_samples")),
+        sampling=lambda wc: ob_sampling_args(wc.ob_model),
+        chunk=OB_SAMPLING.get("chunk", 1000),
+        seed=OB.get("seed", 0),
+        parts=lambda wc: f"{OB_RES}/raw/{wc.ob_model}.parts",
+    log: "logs/occupational_bias/generate_{ob_model}.log"
+    benchmark: "logs/benchmarks/occupational_bias/generate_{ob_model}.tsv"
+    threads: THREADS
+    resources: **GPU_RES
+    shell:
+        "python -m experiments.occupational_bias.generate --spec {params.m[spec]} --model-id {wildcards.ob_model}"
+        " --identity-samples {params.m[identity_samples]} --base-samples {params.base}"
+        " --name-samples {params.m[name_samples]} {params.sampling} --batch-size {params.m[batch_size]}"
+        " --chunk {params.chunk} --seed {params.seed} --device {COMPUTE[device]} --threads {threads}"
+        " --parts-dir {params.parts} --out {output} > {log} 2>&1"
+
+
+rule ob_extract:
+    input: f"{OB_RES}/raw/{{ob_model}}.csv"
+    output: f"{OB_OUT}/completions/{{ob_model}}.csv"
+    params:
+        e=OB.get("extraction", {}),
+        titles=lambda wc: f"--titles {OB['extraction']['titles']}" if OB.get("extraction", {}).get("titles") else "",
+        url=lambda wc: f"--corenlp-url {OB['extraction']['corenlp_url']}" if OB.get("extraction", {}).get("corenlp_url") else "",
+    log: "logs/occupational_bias/extract_{ob_model}.log"
+    benchmark: "logs/benchmarks/occupational_bias/extract_{ob_model}.tsv"
+    threads: 1
+    resources: **CPU_RES
+    shell:
+        "python -m experiments.occupational_bias.extract --completions {input} --kind {params.e[kind]}"
+        " {params.titles} {params.url} --out {output} > {log} 2>&1"
+
+
+rule ob_exact:
+    """Exact leading-job probabilities from the model's logits (same filtering as sampling) vs the samples."""
+    input:
+        model=lambda wc: built_model_input(OB_MODELS[wc.ob_model]["spec"]),
+        completions=f"{OB_OUT}/completions/{{ob_model}}.csv",
+    output: f"{OB_OUT}/exact/{{ob_model}}.csv"
+    params:
+        m=lambda wc: OB_MODELS[wc.ob_model],
+        sampling=lambda wc: ob_sampling_args(wc.ob_model),
+        titles=lambda wc: f"--titles {OB['extraction']['titles']}" if OB.get("extraction", {}).get("titles") else "",
+    log: "logs/occupational_bias/exact_{ob_model}.log"
+    benchmark: "logs/benchmarks/occupational_bias/exact_{ob_model}.tsv"
+    threads: THREADS
+    resources: **GPU_RES
+    shell:
+        "python -m experiments.occupational_bias.exact --spec {params.m[spec]} --model-id {wildcards.ob_model}"
+        " --completions {input.completions} {params.sampling} --min-prob {params.m[exact_min_prob]} {params.titles}"
+        " --device {COMPUTE[device]} --threads {threads} --out {output} > {log} 2>&1"
+
+
+rule ob_analyse:
+    input: expand(f"{OB_OUT}/completions/{{m}}.csv", m=list(OB_MODELS))
+    output:
+        diversity=f"{OB_OUT}/diversity.csv",
+        regressions=f"{OB_OUT}/regressions.csv",
+        summary=f"{OB_OUT}/regression_summary.csv",
+        labour=f"{OB_OUT}/labour.csv",
+        labour_summary=f"{OB_OUT}/labour_summary.csv",
+    params: a=OB_ANALYSIS, seed=OB.get("seed", 0)
+    log: "logs/occupational_bias/analyse.log"
+    benchmark: "logs/benchmarks/occupational_bias/analyse.tsv"
+    threads: 1
+    resources: **CPU_RES
+    shell:
+        "python -m experiments.occupational_bias.analyse --completions {input} --out-dir {OB_OUT}"
+        " --threshold-share {params.a[threshold_share]} --alpha {params.a[alpha]}"
+        " --min-labour-mentions {params.a[min_labour_mentions]} --women-share {params.a[women_share]}"
+        " --bootstrap {params.a[bootstrap]} --seed {params.seed} > {log} 2>&1"
+
+
+rule ob_truth:
+    """Planted world: every method against the exact answer (planted values and the trained LM's exact values)."""
+    input:
+        exact=expand(f"{OB_OUT}/exact/{{m}}.csv", m=OB_PLANTED),
+        regressions=f"{OB_OUT}/regressions.csv",
+        diversity=f"{OB_OUT}/diversity.csv",
+        labour=f"{OB_OUT}/labour.csv",
+        labour_summary=f"{OB_OUT}/labour_summary.csv",
+        completions=expand(f"{OB_OUT}/completions/{{m}}.csv", m=OB_PLANTED),
+        truth=f"{OB_RES}/planted/truth.csv",
+        terms=f"{OB_RES}/planted/terms.csv",
+        interactions=f"{OB_RES}/planted/interactions.csv",
+        labelled=f"{OB_RES}/planted/labelled.csv",
+    output: f"{OB_OUT}/truth_check.csv"
+    params: models=" ".join(OB_PLANTED), a=OB_ANALYSIS
+    log: "logs/occupational_bias/truth.log"
+    benchmark: "logs/benchmarks/occupational_bias/truth.tsv"
+    threads: 1
+    resources: **CPU_RES
+    shell:
+        "python -m experiments.occupational_bias.truth_check --models {params.models} --exact {input.exact}"
+        " --regressions {input.regressions} --diversity {input.diversity} --labour {input.labour}"
+        " --labour-summary {input.labour_summary} --completions {input.completions} --truth {input.truth}"
+        " --terms {input.terms} --interactions {input.interactions} --labelled {input.labelled}"
+        " --alpha {params.a[alpha]} --women-share {params.a[women_share]} --out {output} > {log} 2>&1"
+
+
+rule ob_figure:
+    input: lambda wc: OB_FIGURE_INPUT[wc.name]
+    output:
+        png=report(
+            "results/figures/occupational_bias__{name}.png",
+            caption="../report/occupational_bias.rst",
+            category="Occupational bias",
+        ),
+        pdf="results/figures/occupational_bias__{name}.pdf",
+    wildcard_constraints: name="|".join(OB_FIGURE_INPUT)
+    log: "logs/occupational_bias/figure_{name}.log"
+    benchmark: "logs/benchmarks/occupational_bias/figure_{name}.tsv"
+    threads: 1
+    resources: **CPU_RES
+    shell:
+        "python -m experiments.occupational_bias.plots --figure {wildcards.name} --inp {input} --out {output.png}"
+        " > {log} 2>&1"
+
+
+rule ob_claims:
+    input:
+        diversity=f"{OB_OUT}/diversity.csv",
+        summary=f"{OB_OUT}/regression_summary.csv",
+        labour_summary=f"{OB_OUT}/labour_summary.csv",
+        exact=expand(f"{OB_OUT}/exact/{{m}}.csv", m=list(OB_MODELS)),
+        truth=f"{OB_OUT}/truth_check.csv" if OB_PLANTED else [],
+    output:
+        claims=f"{OB_OUT}/claims.csv",
+        section=f"{OB_OUT}/report_section.md",
+    params:
+        thresholds=as_json(OB.get("claims")),
+        alpha=OB_ANALYSIS.get("alpha", 0.05),
+        models=as_json({m: {"kind": d["kind"], "spec": d["spec"]} for m, d in OB_MODELS.items()}),
+        truth=lambda wc, input: f"--truth {input.truth}" if OB_PLANTED else "",
+    log: "logs/occupational_bias/claims.log"
+    benchmark: "logs/benchmarks/occupational_bias/claims.tsv"
+    threads: 1
+    resources: **CPU_RES
+    shell:
+        "python -m experiments.occupational_bias.claims --diversity {input.diversity} --summary {input.summary}"
+        " --labour-summary {input.labour_summary} --exact {input.exact} {params.truth} --models {params.models}"
+        " --thresholds {params.thresholds} --alpha {params.alpha} --scale {SCALE} --out {output.claims} --section {output.section}"
+        " > {log} 2>&1"
