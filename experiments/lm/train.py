@@ -224,3 +224,23 @@ def train(
     model.eval()
     return pd.DataFrame(rows)
 
+
+
+def save_trained(model: torch.nn.Module, tokenizer, out_dir: str | Path, curve: pd.DataFrame, curve_path: str | Path,
+                 cfg: TrainConfig, checkpoint_dir: str | Path, meta: dict) -> None:
+    """Write the trained model + tokenizer + training.json (atomically), the loss curve, then drop the checkpoint."""
+    import json
+    import shutil
+
+    from experiments.files import atomic_dir, atomic_write_text
+
+    with atomic_dir(out_dir) as tmp:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        atomic_write_text(f"{tmp}/training.json", json.dumps(
+            {"train_config": {**asdict(cfg), "betas": list(cfg.betas)}, **meta,
+             "seconds": float(curve["seconds"].iloc[-1])}, indent=2))
+    atomic_write_csv(curve, curve_path, allow_nan=["val_loss_nats"])
+    shutil.rmtree(checkpoint_dir, ignore_errors=True)  # the final model is saved; drop optimiser state
+    print(f"final val loss {curve['val_loss_nats'].dropna().iloc[-1]:.4f} nats; "
+          f"{curve['seconds'].iloc[-1]:.1f} s", flush=True)

@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 
 import numpy as np
 
-from experiments.files import atomic_dir, atomic_write_csv, atomic_write_text
 from experiments.lm.build import build_model, count_params
 from experiments.lm.devices import pick_device
 from experiments.lm.tokenizer import load_tokenizer
-from experiments.lm.train import TrainConfig, train
+from experiments.lm.train import TrainConfig, save_trained, train
 from experiments.seeding import seed_everything
 
 
@@ -48,17 +46,8 @@ def main(argv: list[str] | None = None) -> None:
           f"{cfg.tokens_per_step} tokens on {device}", flush=True)
     curve = train(model, np.load(args.train, mmap_mode="r"), np.load(args.val, mmap_mode="r"), cfg,
                   args.checkpoint_dir, desc="planted LM")
-    with atomic_dir(args.out) as tmp:
-        model.save_pretrained(tmp)
-        tok.save_pretrained(tmp)
-        atomic_write_text(f"{tmp}/training.json", json.dumps(
-            {"model": shape, "train_config": {**vars(cfg), "betas": list(cfg.betas)}, **n, "seed": args.seed,
-             "seconds": float(curve["seconds"].iloc[-1])}, indent=2))
-    atomic_write_csv(curve, args.curve, allow_nan=["val_loss_nats"])
-    shutil.rmtree(args.checkpoint_dir, ignore_errors=True)
-    print(f"final val loss {curve['val_loss_nats'].dropna().iloc[-1]:.4f} nats; "
-          f"{curve['seconds'].iloc[-1]:.1f} s", flush=True)
-
+    save_trained(model, tok, args.out, curve, args.curve, cfg, args.checkpoint_dir,
+                 {"model": shape, **n, "seed": args.seed})
 
 if __name__ == "__main__":
     main()

@@ -218,6 +218,10 @@ def main(argv: list[str] | None = None) -> None:
         rows += parity_rows(model, exact, truth, labour, lsum, args.women_share)
         rows += diversity_rows(model, exact, truth, div)
     out = pd.DataFrame(rows)
+    undefined = ~np.isfinite(out["value"])
+    if undefined.any():  # e.g. no planted interaction above the regression threshold: leave the metric out
+        print("undefined (left out):", out.loc[undefined, ["check", "metric", "item"]].to_dict("records"))
+    out = out[~undefined]
     atomic_write_csv(out, args.out, allow_nan=["reference", "ci_low", "ci_high", "n"])
     atomic_write_csv(pd.concat(inter_tables, ignore_index=True), args.out.replace(".csv", "_interactions.csv"),
                      allow_nan=["coef", "se", "pvalue", "lm_exact", "delta"])

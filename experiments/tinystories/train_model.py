@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 
 import numpy as np
 
-from experiments.files import atomic_dir, atomic_write_csv, atomic_write_text
 from experiments.lm.build import ARCHS, build_model, count_params
 from experiments.lm.devices import pick_device
 from experiments.lm.tokenizer import load_tokenizer
-from experiments.lm.train import TrainConfig, train
+from experiments.lm.train import TrainConfig, save_trained, train
 from experiments.seeding import seed_everything
 
 
@@ -69,18 +67,9 @@ def main(argv: list[str] | None = None) -> None:
                      ("params_total", n["params_total"]), ("params_non_embedding", n["params_non_embedding"])):
         curve.insert(1, col, val)
 
-    with atomic_dir(args.out) as tmp:
-        model.save_pretrained(tmp)
-        tok.save_pretrained(tmp)
-        atomic_write_text(f"{tmp}/training.json", json.dumps(
-            {"train_config": {**vars(cfg), "betas": list(cfg.betas)}, "tokens": cfg.max_steps * cfg.tokens_per_step,
-             **n, "arch": args.arch, "width": args.width, "depth": args.depth, "heads": args.heads,
-             "seed": args.seed, "seconds": float(curve["seconds"].iloc[-1])}, indent=2))
-    atomic_write_csv(curve, args.curve, allow_nan=["val_loss_nats"])
-    shutil.rmtree(args.checkpoint_dir, ignore_errors=True)  # the final model is saved; drop optimiser state
-    print(f"final val loss {curve['val_loss_nats'].dropna().iloc[-1]:.4f} nats; "
-          f"{curve['seconds'].iloc[-1]:.1f} s", flush=True)
-
+    save_trained(model, tok, args.out, curve, args.curve, cfg, args.checkpoint_dir,
+                 {"tokens": cfg.max_steps * cfg.tokens_per_step, **n, "arch": args.arch, "width": args.width,
+                  "depth": args.depth, "heads": args.heads, "seed": args.seed})
 
 if __name__ == "__main__":
     main()

@@ -1,0 +1,61 @@
+"""The occupational-bias chain on tiny inputs: plant -> tokenizer -> train -> generate -> extract -> exact ->
+analyse -> truth check -> claims, each through its CLI (as the rules call them)."""
+import json
+
+import pandas as pd
+
+from experiments.data import tokens
+from experiments.lm import tokenizer
+from experiments.occupational_bias import analyse, claims, exact, extract, generate, plant, train_model, truth_check
+
+JOBS = ["babysitter", "secretary", "nurse", "teacher", "writer", "manager", "lawyer", "mechanic", "carpenter",
+        "taxi driver"]
+
+
+def test_planted_chain_end_to_end(tmp_path):
+    w = tmp_path / "world"
+    plant.main(["--config", json.dumps({"jobs": JOBS, "zipf": 0.6, "interaction_min_rate": 0.02,
+                                        "interactions_per_value": 1, "train_per_prompt": 60, "val_per_prompt": 20}),
+                "--out-dir", str(w)])
+    tokenizer.main(["--corpus", str(w / "train.txt"), "--vocab-size", "600", "--out", str(tmp_path / "tok")])
+    for s in ("train", "val"):
+        tokens.main(["--corpus", str(w / f"{s}.txt"), "--tokenizer", str(tmp_path / "tok"),
+                     "--out", str(tmp_path / f"{s}.npy")])
+    train_model.main(["--tokenizer", str(tmp_path / "tok"), "--train", str(tmp_path / "train.npy"),
+                      "--val", str(tmp_path / "val.npy"),
+                      "--model", '{"d_model": 32, "n_layers": 1, "n_heads": 2, "context": 32}',
+                      "--train-config", '{"max_steps": 30, "batch_size": 8, "block_size": 16, "lr": 0.005, '
+                      '"warmup_steps": 5, "eval_every": 30, "eval_blocks": 4, "checkpoint_every": 30}',
+                      "--threads", "1", "--checkpoint-dir", str(tmp_path / "ckpt"), "--out", str(tmp_path / "m"),
+                      "--curve", str(tmp_path / "curve.csv")])
+    spec, raw, comp, ex = f"dir:{tmp_path / 'm'}", tmp_path / "raw.csv", tmp_path / "c.csv", tmp_path / "e.csv"
+    common = ["--prompt-prefix", "<|endoftext|>", "--threads", "1"]
+    generate.main(["--spec", spec, "--model-id", "planted", "--identity-samples", "30", "--chunk", "20",
+                   "--parts-dir", str(tmp_path / "parts"), "--out", str(raw), *common])
+    df = pd.read_csv(raw, keep_default_na=False)
+    assert len(df) == 28 * 30 and df["new_tokens_max"].between(1, 5).all()
+    extract.main(["--completions", str(raw), "--out", str(comp)])
+    exact.main(["--spec", spec, "--model-id", "planted", "--completions", str(comp), "--out", str(ex), *common])
+    e = pd.read_csv(ex, keep_default_na=False)
+    # per prompt the exact probabilities (jobs + no leading job) sum to 1 - pruned mass
+    sums = e.groupby("group")["exact_prob"].sum() + e.groupby("group")["pruned_mass"].first()
+    assert ((sums - 1).abs() < 1e-6).all()
+    out = tmp_path / "out"
+    analyse.main(["--completions", str(comp), "--out-dir", str(out), "--bootstrap", "50",
+                  "--min-labour-mentions", "1"])
+    truth_check.main(["--models", "planted", "--exact", str(ex), "--completions", str(comp),
+                      "--regressions", str(out / "regressions.csv"), "--diversity", str(out / "diversity.csv"),
+                      "--labour", str(out / "labour.csv"), "--labour-summary", str(out / "labour_summary.csv"),
+                      "--truth", str(w / "truth.csv"), "--terms", str(w / "terms.csv"),
+                      "--interactions", str(w / "interactions.csv"), "--labelled", str(w / "labelled.csv"),
+                      "--out", str(tmp_path / "truth.csv")])
+    t = pd.read_csv(tmp_path / "truth.csv")
+    assert t.loc[t["metric"] == "agreement", "value"].iloc[0] == 1.0  # the extractor recovers every planted job
+    claims.main(["--diversity", str(out / "diversity.csv"), "--summary", str(out / "regression_summary.csv"),
+                 "--labour-summary", str(out / "labour_summary.csv"), "--exact", str(ex),
+                 "--truth", str(tmp_path / "truth.csv"), "--models", '{"planted": {"kind": "planted", "spec": "x"}}',
+                 "--thresholds", "{}", "--scale", "mini", "--out", str(tmp_path / "claims.csv"),
+                 "--section", str(tmp_path / "section.md")])
+    c = pd.read_csv(tmp_path / "claims.csv")
+    assert set(c["verdict"]) <= {"planted_recovered", "planted_missed"}
+    assert c.set_index("claim_id").loc["planted_extraction", "verdict"] == "planted_recovered"
