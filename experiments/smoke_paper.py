@@ -101,6 +101,7 @@ BUDGET = {
         lnr_block=128, lnr_control_steps=1, lnr_batch=1, lnr_eval_blocks=1, lnr_paper_schedule=(),
         lnr_eval_block=32, lnr_n_blocks=4, lnr_dla_blocks=2, lnr_neurons=1,
         sample_prompts=16, sample_batch=8, score_pairs=16, score_blocks=1, bootstrap=100,
+        ob_identity=2, ob_names=1, ob_batch=64, ob_min_prob=1e-3,
     ),
     "cuda": dict(
         ts_steps=2, ts_batch=None, ts_grad_accum=(1, 1), ts_eval_blocks=8,
@@ -108,6 +109,7 @@ BUDGET = {
         lnr_block=None, lnr_control_steps=3, lnr_batch=None, lnr_eval_blocks=4, lnr_paper_schedule=("gpt2",),
         lnr_eval_block=None, lnr_n_blocks=16, lnr_dla_blocks=None, lnr_neurons=None,
         sample_prompts=512, sample_batch=256, score_pairs=256, score_blocks=16, bootstrap=100,
+        ob_identity=100, ob_names=5, ob_batch=512, ob_min_prob=1e-4,
     ),
 }
 
@@ -622,6 +624,30 @@ def _score(s: Smoke) -> dict:
     return {"params": ARCH_PARAMS["gpt2"],
             "shape": f"{n} continuation pairs; {len(blocks)} blocks x {blocks.shape[1]} "
                      f"(loss {losses.mean():.2f} nats, ln V = {np.log(VOCAB):.2f})"}
+
+
+@case("ob_generate_gpt2", result="occupational_bias")
+def _ob_generate(s: Smoke) -> dict:
+    from experiments.occupational_bias import extract, generate
+    n_id, n_name = s.budget("ob_identity"), s.budget("ob_names")
+    s.cli(generate.main, ["--spec", s.gpt2("gpt2"), "--model-id", "gpt2", "--identity-samples", n_id,
+                          "--name-samples", n_name, "--batch-size", s.budget("ob_batch"),
+                          "--parts-dir", s.out("ob", "raw.parts"), "--out", s.out("ob", "raw.csv"),
+                          *s.common_args()])
+    s.cli(extract.main, ["--completions", s.out("ob", "raw.csv"), "--out", s.out("ob", "completions.csv")])
+    return {"params": ARCH_PARAMS["gpt2"], "shape": f"28 x {n_id} + 199 x {n_name} completions, top-k 50, "
+            f"max_length 10 incl. the prompt, batch {s.budget('ob_batch')}"}
+
+
+@case("ob_exact_analyse_gpt2", result="occupational_bias", needs=("ob_generate_gpt2",))
+def _ob_exact(s: Smoke) -> dict:
+    from experiments.occupational_bias import analyse, exact
+    s.cli(exact.main, ["--spec", s.gpt2("gpt2"), "--model-id", "gpt2", "--completions", s.out("ob", "completions.csv"),
+                       "--min-prob", s.budget("ob_min_prob"), "--out", s.out("ob", "exact.csv"), *s.common_args()])
+    s.cli(analyse.main, ["--completions", s.out("ob", "completions.csv"), "--out-dir", s.out("ob", "analysis"),
+                         "--bootstrap", s.budget("bootstrap"), "--min-labour-mentions", 1])
+    return {"params": ARCH_PARAMS["gpt2"], "shape": f"title trie over 50,257-token logits, min_prob "
+            f"{s.budget('ob_min_prob')}; diversity, regressions, labour"}
 
 
 # --------------------------------------------------------------------------- running

@@ -118,7 +118,7 @@ class FakeLayerNorm(nn.Module):
                 f"sigma_pos0={float(self.sigma_pos0):.4g}")
 
     # ---- export ----------------------------------------------------------------------------------
-    def to_layernorm(self, big: float = 1e6) -> nn.LayerNorm:
+    def to_layernorm(self, big: float = 1e8) -> nn.LayerNorm:
         """An nn.LayerNorm that computes the fake mode: eps = big^2, weight * big / sigma (the papers' export)."""
         if self.mode != "fake" or self.pos0:
             raise ValueError(f"cannot export a norm that is not fully fake with one sigma ({self.extra_repr()})")

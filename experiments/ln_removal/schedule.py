@@ -153,10 +153,12 @@ class RemovalSchedule:
             self.fired_at[name] = state.get("fired_at", {}).get(name, by_name[name].step)
 
 
-def export_ln_free(model: nn.Module, big: float = 1e6) -> nn.Module:
+def export_ln_free(model: nn.Module, big: float = 1e8) -> nn.Module:
     """Turn a fully-fake model back into a plain GPT2LMHeadModel (LayerNorm eps = big^2, weight*big/sigma).
 
     Returns the same model object, modified in place; it then saves/loads with save_pretrained as usual.
+    big = 1e8: the export is affine up to a relative error ~ var / (2 big^2); with 1e6 a random-init GPT-2 small
+    (residual variance ~4e4) missed the 1e-6 DLA tolerance (3.5e-6; 1e8 gives 3.5e-10, found by the smoke run).
     """
     adapter = get_adapter(model)
     for site in adapter.norms():

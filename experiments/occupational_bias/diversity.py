@@ -83,6 +83,9 @@ def coverage_n(counts, target: float, axis: int = -1):
     if not 0 < target <= 1:
         raise ValueError("target must be in (0, 1]")
     c = np.moveaxis(np.asarray(counts, dtype=float), axis, -1)
+    if c.shape[-1] == 0:  # no job at all (e.g. a random-init model): nothing to cover
+        n = np.zeros(c.shape[:-1], dtype=int)
+        return n if n.ndim else 0
     c = -np.sort(-c, axis=-1)
     cum = np.cumsum(c, axis=-1)
     total = cum[..., -1:] if c.shape[-1] else np.zeros(c.shape[:-1] + (1,))

@@ -338,3 +338,9 @@ def test_labour_predictions_by_hand():
     # mentions over base + ethnicity (clean): 3 + 1 + (1+2+3+4) + 4 = 18
     assert lab.loc[("clean", "nurse"), "n_mentions_base_ethnicity"] == 18
     assert lab.loc[("clean", "nurse"), "us_black_woman_pct"] == pytest.approx(12.4 * 88.9 / 100)
+
+
+def test_coverage_n_with_no_jobs_is_zero():
+    from experiments.occupational_bias.diversity import coverage_n
+    assert coverage_n(np.zeros((3, 0)), 0.5).tolist() == [0, 0, 0]
+    assert coverage_n(np.zeros(0), 0.9) == 0
