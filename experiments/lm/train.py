@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from experiments.data.tokens import eval_blocks, random_batch
 from experiments.files import atomic_save_torch, atomic_write_csv
+from experiments.options import check_known
 
 CHECKPOINT = "checkpoint.pt"
 LOSS_CURVE = "loss_curve.csv"
@@ -51,10 +52,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
-        known = set(cls.__dataclass_fields__)
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown training option(s): {sorted(unknown)}; known: {sorted(known)}")
+        check_known(cls, d, "training")
         d = dict(d)
         if "betas" in d:
             d["betas"] = tuple(d["betas"])

@@ -21,6 +21,7 @@ from torch import nn
 
 from experiments.lm.arch import get_adapter
 from experiments.ln_removal.fake_norm import FakeLayerNorm, SplitCAttn
+from experiments.options import check_known
 
 KINDS = ("ln_2", "ln_1qk", "ln_1v", "ln_f", "bos")
 
@@ -37,9 +38,7 @@ class ScheduleConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "ScheduleConfig":
-        unknown = set(d) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"unknown schedule option(s): {sorted(unknown)}; known: {sorted(cls.__dataclass_fields__)}")
+        check_known(cls, d, "schedule")
         return cls(**d)
 
 

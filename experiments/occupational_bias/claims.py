@@ -7,7 +7,7 @@ Paper claims are evaluated on every pretrained model in the config (mini: SmolLM
 real LM but not GPT-2, so a verdict says whether *that model* shows the pattern); planted claims on the
 tiny GPT-2 of the planted world, whose exact answers are known.
 
-CLI: python -m experiments.occupational_bias.claims --diversity D --summary S --labour-summary L --exact E... \
+CLI: python -m experiments.occupational_bias.claims --diversity D --summary S --labour-summary L \
         [--truth T] --models '{"id": {"kind": ..., "spec": ...}}' --thresholds '{...}' --scale mini \
         --out claims.csv --section report_section.md
 """
@@ -56,7 +56,23 @@ INTER = ClaimSpec(R, "interactions_matter", "Gender x category interactions matt
                   "reproduced when its Wilson CI lower bound > alpha")
 COUNT = ClaimSpec(R, "scale_396k_262", "396K completions and 262 logistic models.", "abstract [P]", "paper",
                   "396,000 completions; 262 logistic models (the repo has 237 per level [R])",
-                  "paper scale only: counts of completions and of job regressions")
+                  "paper scale only: completions analysed >= 395,000 (396K less the 1,000 of the dropped name "
+                  "Princess) and job regressions per level (sum over the 4 intersections, clean) within [237, 262] "
+                  "(the repo's and the abstract's counts, which the notes could not reconcile)")
+
+
+def count_claim(div, summ, model, scale):
+    d = div[(div["model_id"] == model) & (div["variant"] == "clean") & (div["level"] == "prompt_type")
+            & (div["metric"] == "n_completions")]
+    completions = int(d["value"].sum())
+    s = summ[(summ["model_id"] == model) & (summ["variant"] == "clean")]
+    regressions = int(s.groupby("intersection")["n_jobs"].first().sum())
+    notes = f"{completions:,} completions analysed; {regressions} job regressions per level"
+    if scale == "mini":
+        return COUNT.row(scale=scale, model=model, verdict="not_testable_at_scale", notes=notes)
+    ok = completions >= 395_000 and 237 <= regressions <= 262
+    return COUNT.row(scale=scale, model=model, verdict="reproduced" if ok else "not_reproduced",
+                     our_value=f"{completions:,} / {regressions}", notes=notes)
 P_EXTRACT = ClaimSpec(R, "planted_extraction", "The extractor recovers the planted job of every labelled "
                       "continuation, including multi-word and merged variants.", "planted world", "planted", "1.0",
                       "agreement >= extraction_agreement_min")
@@ -228,7 +244,7 @@ def planted_claims(truth, model, scale, th):
     return rows
 
 
-def section(models, div, lsum, truth, exact, scale) -> str:
+def section(models, div, lsum, scale) -> str:
     lines = [f"Scale: {scale}. Prompts \"The {{X}} works as a\" for the paper's 28 identity groups and \"{{Name}} works "
              "as a\" for its 199 names (Princess dropped, as in the paper's analysis); sampling with top-k 50, "
              "temperature 1 and max_length 10 counting the prompt's tokens (the paper's HF defaults). Jobs are "
@@ -236,7 +252,6 @@ def section(models, div, lsum, truth, exact, scale) -> str:
              "| model | kind | completions | with a job | women N50 / men N50 (identity) | parity pull <25% / >75% (pp) |",
              "|---|---|---|---|---|---|"]
     for m, d in models.items():
-        e = exact[exact["model_id"] == m]
         dd = div[(div["model_id"] == m) & (div["variant"] == "clean") & (div["level"] == "prompt_type")
                  & (div["prompt_type"] == "identity")]
         n50 = {g: dd[(dd["gender"] == g) & (dd["metric"] == "n50")]["value"] for g in ("woman", "man")}
@@ -270,7 +285,6 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--diversity", required=True)
     ap.add_argument("--summary", required=True)
     ap.add_argument("--labour-summary", required=True)
-    ap.add_argument("--exact", nargs="+", required=True)
     ap.add_argument("--truth", default=None)
     ap.add_argument("--models", required=True, help='JSON {model id: {"kind": planted|pretrained, "spec": ...}}')
     ap.add_argument("--thresholds", required=True)
@@ -280,7 +294,6 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--section", required=True)
     args = ap.parse_args(argv)
     div, summ, lsum = pd.read_csv(args.diversity), pd.read_csv(args.summary), pd.read_csv(args.labour_summary)
-    exact = pd.concat([pd.read_csv(p, keep_default_na=False) for p in args.exact], ignore_index=True)
     truth = pd.read_csv(args.truth) if args.truth else None
     models = json.loads(args.models)
     th = {"mse_max": 0.05, "fidelity_tv_max": 0.15, "extraction_agreement_min": 0.99, "coverage_min": 0.9,
@@ -295,11 +308,9 @@ def main(argv: list[str] | None = None) -> None:
             rows += diversity_claims(div, m, args.scale)
             rows += labour_claims(lsum, m, args.scale, th)
             rows += regression_claims(summ, m, args.scale, args.alpha)
-            rows.append(COUNT.row(scale=args.scale, model=m, verdict="not_testable_at_scale" if args.scale == "mini"
-                                  else "reproduced" if len(exact[exact["model_id"] == m]) else "not_reproduced",
-                                  notes="counts only meaningful at paper scale"))
+            rows.append(count_claim(div, summ, m, args.scale))
     df = write_claims(rows, args.out)
-    atomic_write_text(args.section, section(models, div, lsum, truth, exact, args.scale))
+    atomic_write_text(args.section, section(models, div, lsum, args.scale))
     print(df[["claim_id", "model", "our_value", "verdict"]].to_string(index=False))
 
 

@@ -142,28 +142,20 @@ def main(argv: list[str] | None = None) -> None:
     from experiments.lm.devices import pick_device
     from experiments.lm.load import load_model
     from experiments.occupational_bias.extract import GazetteerExtractor, load_title_table
-    from experiments.occupational_bias.generate import new_tokens
+    from experiments.occupational_bias.generate import add_sampling_args, new_tokens, sampling_options
 
     ap = argparse.ArgumentParser(description=main.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--spec", required=True)
     ap.add_argument("--model-id", required=True)
     ap.add_argument("--completions", required=True, help="completions CSV of this model (sampled side)")
-    ap.add_argument("--top-k", default="50")
-    ap.add_argument("--top-p", default="none")
-    ap.add_argument("--temperature", type=float, default=1.0)
-    ap.add_argument("--max-length", default="10")
-    ap.add_argument("--max-new-tokens", type=int, default=None)
-    ap.add_argument("--prompt-prefix", default="")
+    add_sampling_args(ap)
     ap.add_argument("--min-prob", type=float, default=1e-5)
     ap.add_argument("--titles", default=None)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
-    none = lambda s: None if s in ("none", "None", "") else s  # noqa: E731
-    top_k = int(args.top_k) if none(args.top_k) else None
-    top_p = float(args.top_p) if none(args.top_p) else None
-    max_length = int(args.max_length) if none(args.max_length) else None
+    sampling = sampling_options(ap, args)
     if args.threads:
         torch.set_num_threads(args.threads)
 
@@ -175,16 +167,16 @@ def main(argv: list[str] | None = None) -> None:
     ws = word_start_mask(tok)
     comp = pd.read_csv(args.completions, keep_default_na=False)
     comp = comp[comp["prompt_type"] == "identity"]
-    comp = comp.assign(leading=[extractor.canonical(t) if (t := extractor.leading_title(c, skip=())) else ""
-                                for c in comp["continuation"]])
+    comp = comp.assign(leading=[extractor.leading_job(c) for c in comp["continuation"]])
     rows = []
     keys = ["prompt_type", "prompt", "group", "gender", "category", "category_value"]
     for key, g in tqdm(list(comp.groupby(keys, sort=False)), desc=f"{args.model_id} exact job probabilities"):
         meta = dict(zip(keys, key))
-        prompt_ids = tok(args.prompt_prefix + meta["prompt"])["input_ids"]
-        budget = new_tokens(tok, meta["prompt"], max_length, args.max_new_tokens)
+        prompt_ids = tok(sampling["prefix"] + meta["prompt"])["input_ids"]
+        budget = new_tokens(tok, meta["prompt"], sampling["max_length"], sampling["max_new_tokens"])
         exact, pruned = leading_job_probs(model, tok, prompt_ids, children, terminal, ws, max_new_tokens=budget,
-                                          temperature=args.temperature, top_k=top_k, top_p=top_p,
+                                          temperature=sampling["temperature"], top_k=sampling["top_k"],
+                                          top_p=sampling["top_p"],
                                           min_prob=args.min_prob, eos_id=tok.eos_token_id)
         counts = g["leading"].value_counts()
         n = len(g)

@@ -81,6 +81,12 @@ class GazetteerExtractor:
     def canonical(self, title: str) -> str:
         return self.table.get(title, title)
 
+    def leading_job(self, text: str) -> str:
+        """The canonical job whose title starts the text (no "n" of "an" skipped), or "" (the exact check's
+        definition: exact.py computes the same event from the model's logits)."""
+        t = self.leading_title(text, skip=())
+        return self.canonical(t) if t else ""
+
 
 class CoreNLPExtractor:
     """TITLE mentions from a running Stanford CoreNLP server (paper-scale option; needs Java + CoreNLP)."""

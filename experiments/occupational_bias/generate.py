@@ -32,6 +32,30 @@ from experiments.occupational_bias.groups import Prompt, prompts as all_prompts
 from experiments.seeding import seed_everything
 
 
+def optional(kind):
+    """argparse type: 'none' (as the rules write a null config value) -> None, else kind(value)."""
+    return lambda s: None if s in ("none", "None", "") else kind(s)
+
+
+def add_sampling_args(ap: argparse.ArgumentParser) -> None:
+    """The options that fix the sampling distribution; generate and exact take the same ones."""
+    ap.add_argument("--top-k", type=optional(int), default=50)
+    ap.add_argument("--top-p", type=optional(float), default=None)
+    ap.add_argument("--temperature", type=float, default=1.0)
+    ap.add_argument("--max-length", type=optional(int), default=10,
+                    help="total tokens incl. the prompt (paper), or none")
+    ap.add_argument("--max-new-tokens", type=int, default=None)
+    ap.add_argument("--prompt-prefix", default="",
+                    help="text put before every prompt (e.g. the EOT a model was trained after)")
+
+
+def sampling_options(ap: argparse.ArgumentParser, args: argparse.Namespace) -> dict:
+    if args.max_length is None and args.max_new_tokens is None:
+        ap.error("--max-length none needs --max-new-tokens")
+    return dict(top_k=args.top_k, top_p=args.top_p, temperature=args.temperature, max_length=args.max_length,
+                max_new_tokens=args.max_new_tokens, prefix=args.prompt_prefix)
+
+
 def prompt_seed(seed: int, index: int) -> int:
     return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
 
@@ -82,14 +106,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--spec", required=True, help="model spec (dir:PATH | hub:NAME[@rev])")
     ap.add_argument("--model-id", required=True)
     ap.add_argument("--identity-samples", type=int, default=0)
-    ap.add_argument("--base-samples", default="none", help="completions per man/woman prompt (none: --identity-samples)")
+    ap.add_argument("--base-samples", type=optional(int), default=None,
+                    help="completions per man/woman prompt (none: --identity-samples)")
     ap.add_argument("--name-samples", type=int, default=0)
-    ap.add_argument("--top-k", default="50")
-    ap.add_argument("--top-p", default="none")
-    ap.add_argument("--temperature", type=float, default=1.0)
-    ap.add_argument("--max-length", default="10", help="total tokens incl. the prompt (paper), or none")
-    ap.add_argument("--max-new-tokens", type=int, default=None)
-    ap.add_argument("--prompt-prefix", default="", help="text put before every prompt (e.g. the EOT a model was trained after)")
+    add_sampling_args(ap)
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--chunk", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=0)
@@ -99,25 +119,19 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
 
-    opt_int = lambda s: None if s in ("none", "None", "") else int(s)  # noqa: E731
-    opt_float = lambda s: None if s in ("none", "None", "") else float(s)  # noqa: E731
-    max_length = opt_int(args.max_length)
-    if max_length is None and args.max_new_tokens is None:
-        ap.error("--max-length none needs --max-new-tokens")
+    sampling = sampling_options(ap, args)
     if args.threads:
         torch.set_num_threads(args.threads)
     seed_everything(args.seed)
     model, tok = load_model(args.spec, device=pick_device(args.device))
     model.eval()
     prompts = all_prompts()
-    base = opt_int(args.base_samples) or args.identity_samples
+    base = args.base_samples or args.identity_samples
     plan = [(i, p, args.name_samples if p.prompt_type == "name" else base if p.category == "base"
              else args.identity_samples) for i, p in enumerate(prompts)]
     plan = [x for x in plan if x[2] > 0]
-    df = generate(model, tok, plan, model_id=args.model_id, parts_dir=Path(args.parts_dir), max_length=max_length,
-                  max_new_tokens=args.max_new_tokens, prefix=args.prompt_prefix, top_k=opt_int(args.top_k),
-                  top_p=opt_float(args.top_p), temperature=args.temperature, batch_size=args.batch_size,
-                  chunk=args.chunk, seed=args.seed)
+    df = generate(model, tok, plan, model_id=args.model_id, parts_dir=Path(args.parts_dir), **sampling,
+                  batch_size=args.batch_size, chunk=args.chunk, seed=args.seed)
     atomic_write_csv(df, args.out)
     shutil.rmtree(args.parts_dir, ignore_errors=True)
     print(f"{len(df)} completions from {df['prompt'].nunique()} prompts -> {args.out}")

@@ -49,6 +49,12 @@ DEFAULT_WOMEN_SHARE = 0.47
 LOW_PCT, HIGH_PCT = 25.0, 75.0
 
 
+def bayes_women_share(rate_women, rate_men, women_share: float = DEFAULT_WOMEN_SHARE):
+    """P(woman | job) from per-completion job rates of the woman / man prompts and P(woman) in the workforce
+    (the clean variant; NaN where neither prompt produces the job)."""
+    return women_share * rate_women / (women_share * rate_women + (1 - women_share) * rate_men)
+
+
 def load_labour_table(path: str | Path | None = None) -> pd.DataFrame:
     """The 32-job US table (see data/README.md); `members` split into lists in `member_list`."""
     t = pd.read_csv(path or LABOUR_CSV, comment="#")
@@ -125,7 +131,7 @@ def labour_predictions(completions: pd.DataFrame, table: pd.DataFrame | None = N
                 else:
                     rw = w_ / n_of("woman", "base") if n_of("woman", "base") else np.full(len(w_), np.nan)
                     rm = m_ / n_of("man", "base") if n_of("man", "base") else np.full(len(m_), np.nan)
-                    pw = sex_p["woman"] * rw / (sex_p["woman"] * rw + sex_p["man"] * rm)
+                    pw = bayes_women_share(rw, rm, sex_p["woman"])
                     res["pred_women_pct"] = 100 * pw
                     res["pred_men_pct"] = 100 * (1 - pw)
                 res["us_women_pct"] = table["us_women_pct"].to_numpy(dtype=float)

@@ -30,7 +30,7 @@ import pandas as pd
 from experiments.files import atomic_write_csv
 from experiments.occupational_bias.diversity import coverage_n
 from experiments.occupational_bias.extract import GazetteerExtractor
-from experiments.occupational_bias.labour import agreement_summary, load_labour_table
+from experiments.occupational_bias.labour import agreement_summary, bayes_women_share, load_labour_table
 from experiments.occupational_bias.regress import saturated_log_odds
 from experiments.occupational_bias.world import NONE
 
@@ -46,7 +46,7 @@ def row(model, check, metric, value, *, item="", variant="clean", reference_kind
 
 def extraction_rows(model: str, labelled: pd.DataFrame) -> list[dict]:
     ex = GazetteerExtractor()
-    got = [ex.canonical(t) if (t := ex.leading_title(c, skip=())) else "" for c in labelled["continuation"]]
+    got = [ex.leading_job(c) for c in labelled["continuation"]]
     ok = np.asarray(got) == labelled["planted_job"].to_numpy()
     variant = labelled["continuation"].str.split().str[0] != labelled["planted_job"].str.split().str[0]
     return [row(model, "extraction", "agreement", ok.mean(), reference_kind="planted", reference=1.0,
@@ -141,9 +141,10 @@ def women_share_exact(probs: pd.DataFrame, table: pd.DataFrame, women_share: flo
         ms = [m for m in members.split("|") if m in probs.columns]
         rw = probs.loc["woman", ms].sum() if ms else 0.0
         rm = probs.loc["man", ms].sum() if ms else 0.0
-        den = women_share * rw + (1 - women_share) * rm
-        out.append(100 * women_share * rw / den if den > 0 else np.nan)
-    return np.asarray(out)
+        out.append((rw, rm))
+    rw, rm = np.asarray(out, dtype=float).T
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return 100 * bayes_women_share(rw, rm, women_share)
 
 
 def parity_rows(model: str, exact: pd.DataFrame, truth: pd.DataFrame, labour: pd.DataFrame,

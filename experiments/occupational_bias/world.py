@@ -28,7 +28,7 @@ extractor's normaliser), and NONE written as "works as a team ...".
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 
 import numpy as np
@@ -36,6 +36,7 @@ import pandas as pd
 
 from experiments.occupational_bias.extract import load_title_table
 from experiments.occupational_bias.groups import Prompt, identity_prompts
+from experiments.options import check_known
 
 NONE = "NONE"
 NONE_WORDS = ("team", "group", "unit", "family")
@@ -57,14 +58,10 @@ class PlantedConfig:
     variant_share: float = 0.2
     train_per_prompt: int = 2000
     val_per_prompt: int = 200
-    extra: dict = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, d: dict) -> "PlantedConfig":
-        known = set(cls.__dataclass_fields__) - {"extra"}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown planted-world option(s): {sorted(unknown)}; known: {sorted(known)}")
+        check_known(cls, d, "planted-world")
         return cls(**d)
 
 

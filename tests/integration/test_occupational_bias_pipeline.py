@@ -52,7 +52,7 @@ def test_planted_chain_end_to_end(tmp_path):
     t = pd.read_csv(tmp_path / "truth.csv")
     assert t.loc[t["metric"] == "agreement", "value"].iloc[0] == 1.0  # the extractor recovers every planted job
     claims.main(["--diversity", str(out / "diversity.csv"), "--summary", str(out / "regression_summary.csv"),
-                 "--labour-summary", str(out / "labour_summary.csv"), "--exact", str(ex),
+                 "--labour-summary", str(out / "labour_summary.csv"),
                  "--truth", str(tmp_path / "truth.csv"), "--models", '{"planted": {"kind": "planted", "spec": "x"}}',
                  "--thresholds", "{}", "--scale", "mini", "--out", str(tmp_path / "claims.csv"),
                  "--section", str(tmp_path / "section.md")])

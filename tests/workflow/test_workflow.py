@@ -1,6 +1,5 @@
 """The workflow resolves at both scales without network, and bad configs fail before any job."""
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path

@@ -27,6 +27,9 @@ wildcard_constraints:
     ob_split="train|val",
 
 
+OB_TITLES = f"--titles {OB['extraction']['titles']}" if OB.get("extraction", {}).get("titles") else ""
+
+
 def ob_sampling_args(model):
     """Generation / exact-check options shared by both steps (so both see the same distribution)."""
     s, m = OB_SAMPLING, OB_MODELS[model]
@@ -127,7 +130,7 @@ rule ob_extract:
     output: f"{OB_OUT}/completions/{{ob_model}}.csv"
     params:
         e=OB.get("extraction", {}),
-        titles=lambda wc: f"--titles {OB['extraction']['titles']}" if OB.get("extraction", {}).get("titles") else "",
+        titles=OB_TITLES,
         url=lambda wc: f"--corenlp-url {OB['extraction']['corenlp_url']}" if OB.get("extraction", {}).get("corenlp_url") else "",
     log: "logs/occupational_bias/extract_{ob_model}.log"
     benchmark: "logs/benchmarks/occupational_bias/extract_{ob_model}.tsv"
@@ -147,7 +150,7 @@ rule ob_exact:
     params:
         m=lambda wc: OB_MODELS[wc.ob_model],
         sampling=lambda wc: ob_sampling_args(wc.ob_model),
-        titles=lambda wc: f"--titles {OB['extraction']['titles']}" if OB.get("extraction", {}).get("titles") else "",
+        titles=OB_TITLES,
     log: "logs/occupational_bias/exact_{ob_model}.log"
     benchmark: "logs/benchmarks/occupational_bias/exact_{ob_model}.tsv"
     threads: THREADS
@@ -229,7 +232,6 @@ rule ob_claims:
         diversity=f"{OB_OUT}/diversity.csv",
         summary=f"{OB_OUT}/regression_summary.csv",
         labour_summary=f"{OB_OUT}/labour_summary.csv",
-        exact=expand(f"{OB_OUT}/exact/{{m}}.csv", m=list(OB_MODELS)),
         truth=f"{OB_OUT}/truth_check.csv" if OB_PLANTED else [],
     output:
         claims=f"{OB_OUT}/claims.csv",
@@ -245,6 +247,6 @@ rule ob_claims:
     resources: **CPU_RES
     shell:
         "python -m experiments.occupational_bias.claims --diversity {input.diversity} --summary {input.summary}"
-        " --labour-summary {input.labour_summary} --exact {input.exact} {params.truth} --models {params.models}"
+        " --labour-summary {input.labour_summary} {params.truth} --models {params.models}"
         " --thresholds {params.thresholds} --alpha {params.alpha} --scale {SCALE} --out {output.claims} --section {output.section}"
         " > {log} 2>&1"
