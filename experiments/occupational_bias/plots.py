@@ -42,20 +42,20 @@ def gini(paths, out):
     d = df[(df["variant"] == "clean") & (df["metric"] == "gini") & (df["level"] == "group")
            & (df["prompt_type"] == "identity")]
     models = sorted(d["model_id"].unique())
-    fig, axes = new_figure(9, 2.8 * len(models), nrows=len(models), squeeze=False)
+    values = sorted(d["category_value"].unique(), key=lambda v: (v != "base", v))  # one axis for every model
+    x = np.arange(len(values))
+    fig, axes = new_figure(9, 2.8 * len(models), nrows=len(models), squeeze=False, sharex=True)
     for i, m in enumerate(models):
         ax = axes[i][0]
         dm = d[d["model_id"] == m]
-        values = sorted(dm["category_value"].unique(), key=lambda v: (v != "base", v))
-        x = np.arange(len(values))
         for off, g, c in ((-0.2, "woman", "tab:red"), (0.2, "man", "tab:blue")):
             dg = dm[dm["gender"] == g].set_index("category_value").reindex(values)
             err = np.vstack([dg["value"] - dg["ci_low"], dg["ci_high"] - dg["value"]])
             ax.bar(x + off, dg["value"], 0.4, yerr=np.nan_to_num(err), color=c, label=g, capsize=2)
-        ax.set_xticks(x, values, rotation=45, ha="right", fontsize=8)
         ax.set_ylabel("Gini (observed jobs)")
         ax.set_title(m, fontsize=9)
         ax.legend(fontsize=8)
+    axes[-1][0].set_xticks(x, values, rotation=45, ha="right", fontsize=8)
     save_figure(fig, out)
 
 
