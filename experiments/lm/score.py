@@ -1,13 +1,12 @@
-"""Scoring text under a causal LM: continuation log-probabilities, per-block losses, bootstrap CIs.
+"""Scoring text under a causal LM: continuation log-probabilities, per-block losses (CIs: experiments.stats).
 
     scores = continuation_logprobs(model, tok, ["The capital of France is"], [" Paris"])
     scores[0].logprob, scores[0].n_tokens
     losses = block_losses(model, blocks)          # (n,) mean next-token NLL in nats
-    low, high = bootstrap_ci(losses)
 """
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -92,23 +91,3 @@ def block_losses(model, blocks: torch.Tensor, batch_size: int = 16) -> np.ndarra
         nll = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), x[:, 1:].reshape(-1), reduction="none")
         losses.append(nll.view(len(x), -1).mean(1).cpu())
     return torch.cat(losses).double().numpy() if losses else np.zeros(0)
-
-
-def bootstrap_ci(values, n_boot: int = 1000, seed: int = 0, alpha: float = 0.05,
-                 stat: Callable = np.mean) -> tuple[float, float]:
-    """Percentile bootstrap (1 - alpha) confidence interval of stat(values).
-
-    Resamples are drawn as rng.integers(0, n, size=(n_boot, n)) with rng = np.random.default_rng(seed);
-    `stat` is called with axis=1 on the (n_boot, n) resamples if it accepts `axis`, else row by row.
-    """
-    values = np.asarray(values, dtype=float)
-    if values.ndim != 1 or len(values) == 0:
-        raise ValueError(f"need a non-empty 1-d array, got shape {values.shape}")
-    rng = np.random.default_rng(seed)
-    resamples = values[rng.integers(0, len(values), size=(n_boot, len(values)))]
-    try:
-        stats = np.asarray(stat(resamples, axis=1), dtype=float)
-    except TypeError:
-        stats = np.array([stat(r) for r in resamples], dtype=float)
-    low, high = np.quantile(stats, [alpha / 2, 1 - alpha / 2])
-    return float(low), float(high)

@@ -7,18 +7,14 @@ neurons switched off, small CE cost) are tested on them; the size-specific numbe
 
 CLI: python -m experiments.ln_removal.claims --ce ce.csv --dla dla.csv --neurons neurons.csv \
         --scaling-fit scaling_fit.csv --thresholds '{"max_delta_ce_nats": 0.05, ...}' --scale mini \
-        --out claims.csv --section report_section.md
+        --out claims.csv --sanity sanity.csv --section report_section.md
 """
 from __future__ import annotations
-
-import argparse
-import json
 
 import numpy as np
 import pandas as pd
 
-from experiments.files import atomic_write_text
-from experiments.report.claims import ClaimSpec, holds, write_claims
+from experiments.report.claims import ClaimsOutput, ClaimSpec, claims_main, holds
 
 R = "ln_removal"
 CE_SMALL = ClaimSpec(
@@ -156,28 +152,15 @@ def section(ce, dla, scale: str) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--ce", required=True)
-    ap.add_argument("--dla", required=True)
-    ap.add_argument("--neurons", required=True)
-    ap.add_argument("--scaling-fit", required=True)
-    ap.add_argument("--thresholds", required=True,
-                    help="JSON: max_delta_ce_nats, dla_exact_tol, dla_inexact_min, neuron_share_tol, "
-                    "min_entropy_effect_nats")
-    ap.add_argument("--scale", required=True)
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--section", required=True)
-    args = ap.parse_args(argv)
+def evaluate(args, thresholds: dict) -> ClaimsOutput:
     ce, dla, neurons = pd.read_csv(args.ce), pd.read_csv(args.dla), pd.read_csv(args.neurons)
     fit = pd.read_csv(args.scaling_fit)
-    th = {"max_delta_ce_nats": 0.05, "dla_exact_tol": 1e-6, "dla_inexact_min": 1e-3, "neuron_share_tol": 0.01,
-          "min_entropy_effect_nats": 0.01,
-          **json.loads(args.thresholds)}
-    rows = evaluate_claims(ce, dla, neurons, fit, th, args.scale)
-    df = write_claims(rows, args.out)
-    atomic_write_text(args.section, section(ce, dla, args.scale))
-    print(df[["claim_id", "model", "our_value", "verdict"]].to_string(index=False))
+    rows = evaluate_claims(ce, dla, neurons, fit, thresholds, args.scale)
+    return ClaimsOutput(rows, [], section(ce, dla, args.scale))
+
+
+def main(argv: list[str] | None = None) -> None:
+    claims_main(__doc__, {"ce": {}, "dla": {}, "neurons": {}, "scaling_fit": {}}, evaluate, argv=argv)
 
 
 if __name__ == "__main__":

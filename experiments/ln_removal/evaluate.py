@@ -32,7 +32,8 @@ from experiments.files import atomic_write_csv
 from experiments.lm.build import count_params
 from experiments.lm.devices import pick_device
 from experiments.lm.load import load_model
-from experiments.lm.score import block_losses, bootstrap_ci
+from experiments.lm.score import block_losses
+from experiments.stats import bootstrap_ci
 from experiments.ln_removal.analysis import ablate_neurons, dla_check, pick_entropy_neurons
 
 NAN = float("nan")

@@ -6,22 +6,20 @@
     dla_error       dla.csv: max |sum of direct effects - logit| per model, original / LN-free / control (log y)
     data_scaling    scaling.csv: ΔCE (vs the same-steps control) vs fine-tuning tokens per model (exploratory)
 
-CLI: python -m experiments.ln_removal.plots --figure NAME --inp CSV --out PNG
+Each function takes (input paths, output png) as declared in manifest.py; the CLI is experiments.report.plot.
 """
 from __future__ import annotations
-
-import argparse
 
 import numpy as np
 import pandas as pd
 
 from experiments.report.figures import new_figure, save_figure
 
-FIGURES = ("loss_schedule", "delta_ce_size", "dla_error", "data_scaling")
 EVENT_COLOURS = {"ln_2": "C2", "ln_1qk": "C3", "ln_1v": "C4", "ln_f": "C5", "bos": "C6"}
 
 
-def loss_schedule(df: pd.DataFrame, out: str) -> None:
+def loss_schedule(paths: list[str], out: str) -> None:
+    df = pd.read_csv(paths[0])
     df = df[df["max_steps"] == df.groupby("model_id")["max_steps"].transform("max")]
     models = sorted(df.model_id.unique())
     fig, axes = new_figure(6, 2.6 * len(models), nrows=len(models), squeeze=False)
@@ -50,7 +48,8 @@ def loss_schedule(df: pd.DataFrame, out: str) -> None:
     save_figure(fig, out)
 
 
-def delta_ce_size(df: pd.DataFrame, out: str) -> None:
+def delta_ce_size(paths: list[str], out: str) -> None:
+    df = pd.read_csv(paths[0])
     fig, ax = new_figure(5.5, 3.8)
     for metric, colour, label in (("delta_ce_vs_control_nats", "C1", "LN-free − control (LN kept)"),
                                   ("delta_ce_vs_original_nats", "C0", "LN-free − original")):
@@ -69,7 +68,8 @@ def delta_ce_size(df: pd.DataFrame, out: str) -> None:
     save_figure(fig, out)
 
 
-def dla_error(df: pd.DataFrame, out: str) -> None:
+def dla_error(paths: list[str], out: str) -> None:
+    df = pd.read_csv(paths[0])
     d = df[df.metric == "max_abs_sum_error"]
     models = sorted(d.model_id.unique())
     variants = [v for v in ("original", "with_ln", "ln_free") if v in set(d.variant)]
@@ -85,7 +85,8 @@ def dla_error(df: pd.DataFrame, out: str) -> None:
     save_figure(fig, out)
 
 
-def data_scaling(df: pd.DataFrame, out: str) -> None:
+def data_scaling(paths: list[str], out: str) -> None:
+    df = pd.read_csv(paths[0])
     fig, ax = new_figure(5.5, 3.8)
     for i, (m, g) in enumerate(df.groupby("model_id")):
         g = g.sort_values("tokens")
@@ -98,17 +99,3 @@ def data_scaling(df: pd.DataFrame, out: str) -> None:
     ax.set_title("exploratory")
     ax.legend()
     save_figure(fig, out)
-
-
-def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--figure", required=True, choices=FIGURES)
-    ap.add_argument("--inp", required=True)
-    ap.add_argument("--out", required=True)
-    args = ap.parse_args(argv)
-    globals()[args.figure](pd.read_csv(args.inp), args.out)
-    print(f"figure -> {args.out}")
-
-
-if __name__ == "__main__":
-    main()

@@ -9,18 +9,17 @@ tiny GPT-2 of the planted world, whose exact answers are known.
 
 CLI: python -m experiments.occupational_bias.claims --diversity D --summary S --labour-summary L \
         [--truth T] --models '{"id": {"kind": ..., "spec": ...}}' --thresholds '{...}' --scale mini \
-        --out claims.csv --section report_section.md
+        --out claims.csv --sanity sanity.csv --section report_section.md
 """
 from __future__ import annotations
 
-import argparse
 import json
 
 import numpy as np
 import pandas as pd
 
-from experiments.files import atomic_write_text
-from experiments.report.claims import ClaimSpec, holds, write_claims
+from experiments.report.claims import ClaimsOutput, ClaimSpec, claims_main, holds
+from experiments.stats import wilson
 
 R = "occupational_bias"
 SRC_POOL = "repo NB3 output (pre-NeurIPS), pooled identity prompts [R], via notes"
@@ -103,16 +102,6 @@ P_DIV = ClaimSpec(R, "planted_diversity", "N50 per gender recovers the LM's exac
                   "planted", "exact from LM probabilities", "the LM-exact N50 (base prompts) inside the bootstrap CI, "
                   "for both genders; N90 is reported in the notes only: from 1,000 samples it is biased low (rare "
                   "jobs go unseen), so its CI need not hold the exact value")
-
-
-def wilson(k: float, n: float, z: float = 1.96) -> tuple[float, float]:
-    if n == 0:
-        return (np.nan, np.nan)
-    p = k / n
-    d = 1 + z * z / n
-    c = (p + z * z / (2 * n)) / d
-    h = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
-    return (c - h, c + h)
 
 
 def diversity_claims(div, model, scale):
@@ -280,24 +269,10 @@ def section(models, div, lsum, scale) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--diversity", required=True)
-    ap.add_argument("--summary", required=True)
-    ap.add_argument("--labour-summary", required=True)
-    ap.add_argument("--truth", default=None)
-    ap.add_argument("--models", required=True, help='JSON {model id: {"kind": planted|pretrained, "spec": ...}}')
-    ap.add_argument("--thresholds", required=True)
-    ap.add_argument("--alpha", type=float, default=0.05)
-    ap.add_argument("--scale", required=True)
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--section", required=True)
-    args = ap.parse_args(argv)
+def evaluate(args, th: dict) -> ClaimsOutput:
     div, summ, lsum = pd.read_csv(args.diversity), pd.read_csv(args.summary), pd.read_csv(args.labour_summary)
     truth = pd.read_csv(args.truth) if args.truth else None
     models = json.loads(args.models)
-    th = {"mse_max": 0.05, "fidelity_tv_max": 0.15, "extraction_agreement_min": 0.99, "coverage_min": 0.9,
-          "power_min": 0.8, "fpr_max": 0.10, **json.loads(args.thresholds)}
     rows = []
     for m, d in models.items():
         if d["kind"] == "planted":
@@ -309,9 +284,17 @@ def main(argv: list[str] | None = None) -> None:
             rows += labour_claims(lsum, m, args.scale, th)
             rows += regression_claims(summ, m, args.scale, args.alpha)
             rows.append(count_claim(div, summ, m, args.scale))
-    df = write_claims(rows, args.out)
-    atomic_write_text(args.section, section(models, div, lsum, args.scale))
-    print(df[["claim_id", "model", "our_value", "verdict"]].to_string(index=False))
+    return ClaimsOutput(rows, [], section(models, div, lsum, args.scale))
+
+
+def extra_args(ap) -> None:
+    ap.add_argument("--models", required=True, help='JSON {model id: {"kind": planted|pretrained, "spec": ...}}')
+    ap.add_argument("--alpha", type=float, required=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    claims_main(__doc__, {"diversity": {}, "summary": {}, "labour_summary": {},
+                          "truth": {"required": False, "default": None}}, evaluate, extra_args=extra_args, argv=argv)
 
 
 if __name__ == "__main__":

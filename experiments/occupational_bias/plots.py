@@ -1,18 +1,13 @@
 """Occupational-bias figures, each drawn from the result's CSVs by one call.
 
-CLI: python -m experiments.occupational_bias.plots --figure NAME --inp CSV [CSV ...] --out PNG
+Each function takes (input paths, output png) as declared in manifest.py; the CLI is experiments.report.plot.
 """
 from __future__ import annotations
-
-import argparse
 
 import numpy as np
 import pandas as pd
 
 from experiments.report.figures import new_figure, save_figure
-
-FIGURES = ("top_jobs", "gini", "regression_significance", "labour_scatter", "exact_vs_sampled")
-
 
 def _read(paths):
     return pd.concat([pd.read_csv(p, keep_default_na=False) for p in paths], ignore_index=True)
@@ -128,17 +123,3 @@ def exact_vs_sampled(paths, out):
         ax.set_xlabel("exact P(leading job | prompt)")
         ax.set_ylabel("sampled share")
     save_figure(fig, out)
-
-
-def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--figure", required=True, choices=FIGURES)
-    ap.add_argument("--inp", nargs="+", required=True)
-    ap.add_argument("--out", required=True)
-    args = ap.parse_args(argv)
-    globals()[args.figure](args.inp, args.out)
-    print(f"figure -> {args.out}")
-
-
-if __name__ == "__main__":
-    main()

@@ -1,10 +1,12 @@
 """Write results/report.md: verdict summary, then per result its section, claims table and figures.
 
 The report knows no paper: each result supplies a markdown section (what was run, what differs from
-the paper, sample outputs) and its claims rows; figures are embedded by path.
+the paper, sample outputs), its claims rows and its sanity checks, and its manifest gives the title;
+figures are embedded by path.
 
-CLI: python -m experiments.report.write --claims results/claims.csv --results tinystories \
-        --sections results/tinystories/report_section.md --figures results/figures/*.png --out results/report.md
+CLI: python -m experiments.report.write --claims results/claims.csv --sanity results/sanity_checks.csv \
+        --results tinystories --sections results/tinystories/report_section.md \
+        --figures results/figures/*.png --out results/report.md
 """
 from __future__ import annotations
 
@@ -17,16 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from experiments.files import atomic_write_text
-from experiments.report.claims import SOURCE_STATUS, VERDICTS
-
-TITLES = {
-    "pii_leakage": "PII leakage in fine-tuned GPT-2",
-    "anchored_bias": "Anchored positional bias in MCQs",
-    "occupational_bias": "Intersectional occupational bias",
-    "anisotropy": "Anisotropy across languages",
-    "tinystories": "TinyStories: scaling small story models",
-    "ln_removal": "LayerNorm removal",
-}
+from experiments.report.claims import SANITY_COLUMNS, SOURCE_STATUS, VERDICTS, read_table
 
 
 def fmt(v) -> str:
@@ -43,16 +36,29 @@ def fmt(v) -> str:
 
 
 def claims_table(df: pd.DataFrame) -> str:
-    cols = ["claim_id", "claim", "source", "source_status", "model", "paper_value", "our_value", "ci", "verdict"]
+    cols = ["claim_id", "claim", "source", "source_status", "model", "paper_value", "our_value", "ci", "n (min)",
+            "verdict"]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for _, r in df.iterrows():
         ci = f"[{fmt(r.ci_low)}, {fmt(r.ci_high)}]" if fmt(r.ci_low) else ""
+        n = f"{fmt(r.n)} ({fmt(r.min_n)})" if fmt(r.n) else ""
         cells = [fmt(r.claim_id), fmt(r.claim), fmt(r.source), fmt(r.source_status), fmt(r.model),
-                 fmt(r.paper_value), fmt(r.our_value), ci, f"**{r.verdict}**"]
+                 fmt(r.paper_value), fmt(r.our_value), ci, n, f"**{r.verdict}**"]
         lines.append("| " + " | ".join(cells) + " |")
     tests = [f"- `{r.claim_id}`: {fmt(r.test)}" + (f" ({fmt(r.notes)})" if fmt(r.notes) else "")
              for _, r in df.iterrows()]
     return "\n".join(lines) + "\n\nHow each verdict was decided:\n\n" + "\n".join(tests) + "\n"
+
+
+def sanity_table(df: pd.DataFrame) -> str:
+    """Checks that hold by construction: value and pass/FAIL (a FAIL is a bug, not a finding)."""
+    cols = ["check_id", "check", "model", "expected", "value", "status"]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for _, r in df.iterrows():
+        status = "pass" if str(r.passed).lower() in ("true", "1") else "**FAIL**"
+        cells = [fmt(r.check_id), fmt(r.check), fmt(r.model), fmt(r.expected), fmt(r.value), status]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def git_commit() -> str:
@@ -64,7 +70,10 @@ def git_commit() -> str:
 
 
 def build_report(claims: pd.DataFrame, results: list[str], sections: dict[str, str],
-                 figures: dict[str, list[str]], scale: str, out_dir: Path) -> str:
+                 figures: dict[str, list[str]], scale: str, out_dir: Path, *, titles: dict[str, str] | None = None,
+                 sanity: pd.DataFrame | None = None) -> str:
+    titles = titles or {}
+    sanity = pd.DataFrame(columns=SANITY_COLUMNS) if sanity is None else sanity
     out = [f"# gpt2-findings report ({scale} scale)", "",
            f"Generated {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M UTC} from commit `{git_commit()}`.", ""]
     if scale == "mini":
@@ -77,13 +86,22 @@ def build_report(claims: pd.DataFrame, results: list[str], sections: dict[str, s
     out += ["## Verdicts", "", "| result | " + " | ".join(counts.columns) + " |",
             "|---|" + "---|" * len(counts.columns)]
     out += [f"| {r} | " + " | ".join(str(int(x)) for x in counts.loc[r]) + " |" for r in counts.index]
+    if len(sanity):
+        failed = sanity[~sanity["passed"].astype(str).str.lower().isin(["true", "1"])]
+        out += ["", f"Sanity checks (hold by construction, not claims): {len(sanity) - len(failed)}/{len(sanity)} "
+                "passed" + (f"; **failed: {', '.join(failed['check_id'])}**" if len(failed) else "") + "."]
     out += ["", "Source status: " + "; ".join(f"`{k}` = {v}" for k, v in SOURCE_STATUS.items()), ""]
     for result in results:
-        out += [f"## {TITLES.get(result, result)}", ""]
+        out += [f"## {titles.get(result, result)}", ""]
         if result in sections:
             out += [sections[result].strip(), ""]
         sub = claims[claims.result == result]
-        out += ["### Claims", "", claims_table(sub), "", "### Figures", ""]
+        out += ["### Claims", "", claims_table(sub), ""]
+        checks = sanity[sanity.result == result]
+        if len(checks):
+            out += ["### Sanity checks", "", "These hold by construction (identities, graders compiled from their own "
+                    "generator); they guard the code, they are not findings.", "", sanity_table(checks), ""]
+        out += ["### Figures", ""]
         for fig in figures.get(result, []):
             rel = os.path.relpath(fig, out_dir)
             out += [f"![{Path(fig).stem}]({rel})", ""]
@@ -93,18 +111,24 @@ def build_report(claims: pd.DataFrame, results: list[str], sections: dict[str, s
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--claims", required=True)
+    ap.add_argument("--sanity", default=None, help="results/sanity_checks.csv")
     ap.add_argument("--results", nargs="+", required=True)
     ap.add_argument("--sections", nargs="*", default=[], help="results/<result>/report_section.md files")
     ap.add_argument("--figures", nargs="*", default=[], help="results/figures/<result>__<name>.png files")
     ap.add_argument("--scale", required=True)
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
-    claims = pd.read_csv(args.claims, keep_default_na=False, na_values=[""])
+    claims = read_table(args.claims)
+    sanity = read_table(args.sanity) if args.sanity else None
     sections = {Path(p).parent.name: Path(p).read_text() for p in args.sections}
     figures: dict[str, list[str]] = {}
     for f in args.figures:
         figures.setdefault(Path(f).name.split("__")[0], []).append(f)
-    text = build_report(claims, args.results, sections, figures, args.scale, Path(args.out).parent)
+    from experiments.manifest import load_manifest
+
+    titles = {r: load_manifest(r).title for r in args.results}
+    text = build_report(claims, args.results, sections, figures, args.scale, Path(args.out).parent, titles=titles,
+                        sanity=sanity)
     atomic_write_text(args.out, text)
     print(f"report -> {args.out}")
 

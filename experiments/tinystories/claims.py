@@ -7,18 +7,14 @@ GPT-2s on the synthetic StoryWorld) where grammar and consistency are measured e
 
 CLI: python -m experiments.tinystories.claims --sweep sweep.csv --fit power_law.csv --samples samples.csv \
         --thresholds '{"grammar_ok": 0.9, "consistency_ok": 0.9}' --judge exact --scale mini \
-        --out claims.csv --section report_section.md
+        --out claims.csv --sanity sanity.csv --section report_section.md
 """
 from __future__ import annotations
-
-import argparse
-import json
 
 import numpy as np
 import pandas as pd
 
-from experiments.files import atomic_write_text
-from experiments.report.claims import ClaimSpec, holds, write_claims
+from experiments.report.claims import ClaimsOutput, ClaimSpec, claims_main, holds
 
 R = "tinystories"
 LOSS_FALLS = ClaimSpec(
@@ -264,22 +260,15 @@ def section(sweep: pd.DataFrame, fit: pd.DataFrame, samples: pd.DataFrame, scale
         "### Sample continuations (first held-out prompt)", "", *sample_lines, ""])
 
 
-def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sweep", required=True)
-    ap.add_argument("--fit", required=True)
-    ap.add_argument("--samples", required=True)
-    ap.add_argument("--thresholds", required=True, help="JSON: grammar_ok, consistency_ok")
-    ap.add_argument("--judge", required=True)
-    ap.add_argument("--scale", required=True)
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--section", required=True)
-    args = ap.parse_args(argv)
+def evaluate(args, thresholds: dict) -> ClaimsOutput:
     sweep, fit, samples = pd.read_csv(args.sweep), pd.read_csv(args.fit), pd.read_csv(args.samples)
-    rows = evaluate_claims(sweep, fit, json.loads(args.thresholds), args.judge, args.scale)
-    df = write_claims(rows, args.out)
-    atomic_write_text(args.section, section(sweep, fit, samples, args.scale))
-    print(df[["claim_id", "our_value", "verdict"]].to_string(index=False))
+    rows = evaluate_claims(sweep, fit, thresholds, args.judge, args.scale)
+    return ClaimsOutput(rows, [], section(sweep, fit, samples, args.scale))
+
+
+def main(argv: list[str] | None = None) -> None:
+    claims_main(__doc__, {"sweep": {}, "fit": {}, "samples": {}}, evaluate,
+                extra_args=lambda ap: ap.add_argument("--judge", required=True), argv=argv)
 
 
 if __name__ == "__main__":

@@ -40,7 +40,8 @@ from experiments.lm.build import count_params
 from experiments.lm.devices import pick_device
 from experiments.lm.load import load_model
 from experiments.lm.sample import sample
-from experiments.lm.score import block_losses, bootstrap_ci, continuation_logprobs
+from experiments.lm.score import block_losses, continuation_logprobs
+from experiments.stats import bootstrap_ci, ratio_ci
 from experiments.lm.tokenizer import iter_documents
 from experiments.tinystories import metrics
 from experiments.tinystories.judge import ExactStoryWorldJudge, make_judge
@@ -95,16 +96,6 @@ def exact_grades(prompts: list[dict], completions: list[str]) -> tuple[list[dict
                 "completes_sentence": bool(g["completes_sentence"]), "checked_refs": g["n_checks"],
                 "consistent_refs": g["n_consistent"]} for g, k, n in zip(grades, ok, n_sent)]
     return records, per
-
-
-def ratio_with_ci(num: np.ndarray, den: np.ndarray, n_boot: int, seed: int = 0) -> tuple[float, tuple[float, float]]:
-    """sum(num)/sum(den) with a bootstrap CI resampling samples (ratio of sums, not mean of ratios)."""
-    if den.sum() == 0:
-        return float("nan"), (float("nan"), float("nan"))
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(num), (n_boot, len(num)))
-    boots = num[idx].sum(1) / np.maximum(den[idx].sum(1), 1e-12)
-    return float(num.sum() / den.sum()), (float(np.percentile(boots, 2.5)), float(np.percentile(boots, 97.5)))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -194,11 +185,11 @@ def main(argv: list[str] | None = None) -> None:
     records: list[dict] = [{} for _ in continuations]
     if args.judge == "exact":
         records, per = exact_grades(expanded, graded)
-        value, ci = ratio_with_ci(per["grammatical"], per["sentences"], n_boot)
+        value, ci = ratio_ci(per["grammatical"], per["sentences"], n_boot)
         rows.append(row(info, "grammar_rate", value, ci, int(per["sentences"].sum())))
         comp = per["completes"]
         rows.append(row(info, "completion_grammar_rate", comp.mean(), bootstrap_ci(comp, n_boot), len(comp)))
-        value, ci = ratio_with_ci(per["consistent"], per["checks"], n_boot)
+        value, ci = ratio_ci(per["consistent"], per["checks"], n_boot)
         if np.isfinite(value):
             rows.append(row(info, "consistency_rate", value, ci, int(per["checks"].sum())))
     elif args.judge == "hf_local":

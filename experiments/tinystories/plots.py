@@ -5,11 +5,11 @@
     loss_curves      loss_curves.csv: validation loss vs training tokens per model
     samples          samples.csv: one held-out beginning and each model's continuation
 
-CLI: python -m experiments.tinystories.plots --figure NAME --inp CSV [--fit power_law.csv] --out PNG
+Each function takes (input paths, output png) as declared in manifest.py; the CLI is
+experiments.report.plot (`python -m experiments.report.plot --result tinystories --figure NAME --inp ... --out PNG`).
 """
 from __future__ import annotations
 
-import argparse
 import textwrap
 
 import numpy as np
@@ -29,7 +29,9 @@ def trained(sweep: pd.DataFrame) -> pd.DataFrame:
     return sweep[(sweep.arch != "reference") & ~sweep.model_id.str.startswith("released--")]
 
 
-def loss_vs_params(sweep: pd.DataFrame, fit: pd.DataFrame | None, out: str) -> None:
+def loss_vs_params(paths: list[str], out: str) -> None:
+    sweep = pd.read_csv(paths[0])
+    fit = pd.read_csv(paths[1]) if len(paths) > 1 else None
     fig, ax = new_figure(6, 4)
     loss = sweep[sweep.metric == "val_loss_nats"]
     ours = trained(loss)
@@ -58,7 +60,8 @@ def loss_vs_params(sweep: pd.DataFrame, fit: pd.DataFrame | None, out: str) -> N
     save_figure(fig, out)
 
 
-def quality_heatmap(sweep: pd.DataFrame, out: str) -> None:
+def quality_heatmap(paths: list[str], out: str) -> None:
+    sweep = pd.read_csv(paths[0])
     ours = trained(sweep)
     present = [m for m in HEATMAP_METRICS if m[0] in set(ours.metric)]
     fig, axes = new_figure(4.2 * len(present), 3.6, ncols=len(present), squeeze=False)
@@ -80,7 +83,8 @@ def quality_heatmap(sweep: pd.DataFrame, out: str) -> None:
     save_figure(fig, out)
 
 
-def loss_curves(curves: pd.DataFrame, out: str) -> None:
+def loss_curves(paths: list[str], out: str) -> None:
+    curves = pd.read_csv(paths[0])
     fig, ax = new_figure(6, 4)
     val = curves.dropna(subset=["val_loss_nats"])
     for i, (mid, g) in enumerate(val.groupby("model_id", sort=False)):
@@ -100,7 +104,8 @@ def printable(text: str) -> str:
     return "".join(ch if ch.isprintable() or ch == "\n" else "?" for ch in str(text)).replace("\ufffd", "?")
 
 
-def samples(table: pd.DataFrame, out: str) -> None:
+def samples(paths: list[str], out: str) -> None:
+    table = pd.read_csv(paths[0])
     first = table[table.prompt_index == table.prompt_index.min()]
     first = first[first.sample_index == first.sample_index.min()]
     prompt = printable(first.prompt.iloc[0])
@@ -115,26 +120,3 @@ def samples(table: pd.DataFrame, out: str) -> None:
     ax.text(0, 1, "\n".join(wrapped), va="top", ha="left", family="monospace", fontsize=6.5,
             transform=ax.transAxes)
     save_figure(fig, out)
-
-
-def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--figure", required=True, choices=["loss_vs_params", "quality_heatmap", "loss_curves", "samples"])
-    ap.add_argument("--inp", required=True)
-    ap.add_argument("--fit", default=None)
-    ap.add_argument("--out", required=True)
-    args = ap.parse_args(argv)
-    df = pd.read_csv(args.inp)
-    if args.figure == "loss_vs_params":
-        loss_vs_params(df, pd.read_csv(args.fit) if args.fit else None, args.out)
-    elif args.figure == "quality_heatmap":
-        quality_heatmap(df, args.out)
-    elif args.figure == "loss_curves":
-        loss_curves(df, args.out)
-    else:
-        samples(df, args.out)
-    print(f"figure -> {args.out}")
-
-
-if __name__ == "__main__":
-    main()

@@ -11,7 +11,9 @@ from experiments.lm.arch import tiny_model
 from experiments.lm.build import build_model
 from experiments.lm.tokenizer import train_bpe
 from experiments.lm.train import TrainConfig, train
-from experiments.ln_removal import aggregate, claims, evaluate, plots, remove, scaling
+from experiments.ln_removal import aggregate, claims, evaluate, remove, scaling
+from experiments.report import plot
+from tests.helpers import mini_section
 from experiments.ln_removal.remove import AuxStdLoss
 from experiments.ln_removal.schedule import RemovalSchedule, ScheduleConfig, fake_norms, install
 
@@ -125,11 +127,13 @@ def test_cli_pipeline(tmp_path):
     assert len(pts) == 2 and set(pts.reference) == {"control"} and list(pts.tokens) == [15 * 64, 30 * 64]
     for name, inp in (("loss_schedule", "curves"), ("delta_ce_size", "ce"), ("dla_error", "dla"),
                       ("data_scaling", "scaling")):
-        plots.main(["--figure", name, "--inp", str(out / f"{inp}.csv"), "--out", str(out / f"{name}.png")])
+        plot.main(["--result", "ln_removal", "--figure", name, "--inp", str(out / f"{inp}.csv"),
+                   "--out", str(out / f"{name}.png")])
         assert (out / f"{name}.png").exists()
     claims.main(["--ce", str(out / "ce.csv"), "--dla", str(out / "dla.csv"), "--neurons", str(out / "neurons.csv"),
-                 "--scaling-fit", str(out / "scaling_fit.csv"), "--thresholds", '{"max_delta_ce_nats": 1.0}',
-                 "--scale", "mini", "--out", str(out / "claims.csv"), "--section", str(out / "section.md")])
+                 "--scaling-fit", str(out / "scaling_fit.csv"), "--thresholds", json.dumps({**mini_section("ln_removal")["claims"], "max_delta_ce_nats": 1.0}),
+                 "--scale", "mini", "--out", str(out / "claims.csv"), "--sanity", str(out / "sanity.csv"),
+                 "--section", str(out / "section.md")])
     c = pd.read_csv(out / "claims.csv").set_index("claim_id")
     assert c.loc["dla_exact", "verdict"] == "reproduced"
     assert c.loc["xl_ce_cost", "verdict"] == "not_testable_at_scale"

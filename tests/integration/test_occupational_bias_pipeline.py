@@ -7,6 +7,7 @@ import pandas as pd
 from experiments.data import tokens
 from experiments.lm import tokenizer
 from experiments.occupational_bias import analyse, claims, exact, extract, generate, plant, train_model, truth_check
+from tests.helpers import mini_section
 
 JOBS = ["babysitter", "secretary", "nurse", "teacher", "writer", "manager", "lawyer", "mechanic", "carpenter",
         "taxi driver"]
@@ -54,7 +55,8 @@ def test_planted_chain_end_to_end(tmp_path):
     claims.main(["--diversity", str(out / "diversity.csv"), "--summary", str(out / "regression_summary.csv"),
                  "--labour-summary", str(out / "labour_summary.csv"),
                  "--truth", str(tmp_path / "truth.csv"), "--models", '{"planted": {"kind": "planted", "spec": "x"}}',
-                 "--thresholds", "{}", "--scale", "mini", "--out", str(tmp_path / "claims.csv"),
+                 "--alpha", "0.05", "--thresholds", json.dumps(mini_section("occupational_bias")["claims"]),
+                 "--scale", "mini", "--out", str(tmp_path / "claims.csv"), "--sanity", str(tmp_path / "sanity.csv"),
                  "--section", str(tmp_path / "section.md")])
     c = pd.read_csv(tmp_path / "claims.csv")
     assert set(c["verdict"]) <= {"planted_recovered", "planted_missed"}

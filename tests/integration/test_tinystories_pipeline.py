@@ -8,9 +8,9 @@ import pytest
 
 from experiments.data import tokens
 from experiments.lm import tokenizer
-from experiments.report import collect, write
+from experiments.report import collect, plot, write
 from experiments.report.claims import VERDICTS
-from experiments.tinystories import aggregate, claims, evaluate, make_corpus, plots, samples_table, train_model
+from experiments.tinystories import aggregate, claims, evaluate, make_corpus, samples_table, train_model
 
 WORLD = {"templates_per_category": 2, "free_words_per_class": 3, "n_names": 6, "n_objects": 4, "n_colours": 3,
          "n_places": 3, "n_animals": 3}
@@ -54,15 +54,18 @@ def run(tmp_path_factory):
     claims.main(["--sweep", str(d / "sweep.csv"), "--fit", str(d / "fit.csv"), "--samples", str(d / "samples.csv"),
                  "--thresholds", json.dumps({"grammar_ok": 0.9, "consistency_ok": 0.9}), "--judge", "exact",
                  "--scale", "mini", "--out", str(d / "tinystories" / "claims.csv"),
+                 "--sanity", str(d / "tinystories" / "sanity.csv"),
                  "--section", str(d / "tinystories" / "report_section.md")])
     figs = []
-    for name, inp in (("loss_vs_params", "sweep.csv"), ("quality_heatmap", "sweep.csv"),
-                      ("loss_curves", "curves.csv"), ("samples", "samples.csv")):
+    for name, inp in (("loss_vs_params", ["sweep.csv", "fit.csv"]), ("quality_heatmap", ["sweep.csv"]),
+                      ("loss_curves", ["curves.csv"]), ("samples", ["samples.csv"])):
         out = d / "figures" / f"tinystories__{name}.png"
-        plots.main(["--figure", name, "--inp", str(d / inp), "--fit", str(d / "fit.csv"), "--out", str(out)])
+        plot.main(["--result", "tinystories", "--figure", name, "--inp", *(str(d / x) for x in inp), "--out", str(out)])
         figs.append(str(out))
-    collect.main(["--claims", str(d / "tinystories" / "claims.csv"), "--out", str(d / "claims.csv")])
-    write.main(["--claims", str(d / "claims.csv"), "--results", "tinystories", "--sections",
+    collect.main(["--claims", str(d / "tinystories" / "claims.csv"), "--sanity", str(d / "tinystories" / "sanity.csv"),
+                  "--out", str(d / "claims.csv"), "--out-sanity", str(d / "sanity.csv")])
+    write.main(["--claims", str(d / "claims.csv"), "--sanity", str(d / "sanity.csv"), "--results", "tinystories",
+                "--sections",
                 str(d / "tinystories" / "report_section.md"), "--figures", *figs, "--scale", "mini",
                 "--out", str(d / "report.md")])
     return d

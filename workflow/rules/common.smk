@@ -1,5 +1,7 @@
-# Config helpers and input functions shared by every result's rules. No paper logic here.
+# Config helpers and input functions shared by every result's rules. No result is named here: each result's
+# manifest (experiments/<result>/manifest.py, loaded by the Snakefile into MANIFESTS) says what it needs.
 import json
+import re
 import shlex
 
 SCALE = config["scale"]
@@ -7,25 +9,25 @@ RESULTS = config["results"]
 COMPUTE = config["compute"]
 
 
+def check_unique_ids(node, where="config"):
+    """Every list of mappings with an `id` key has unique ids (two entries with one id would be merged)."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            check_unique_ids(value, f"{where}.{key}")
+    elif isinstance(node, list):
+        ids = [x["id"] for x in node if isinstance(x, dict) and "id" in x]
+        dup = sorted({i for i in ids if ids.count(i) > 1})
+        if dup:
+            raise ValueError(f"{where}: duplicate id(s) {dup}; each entry needs its own id")
+        for i, x in enumerate(node):
+            check_unique_ids(x, f"{where}[{i}]")
+
+
 def check_config():
-    """Cross-field checks JSON schema cannot express; fail before any job with the key named."""
-    ts = config.get("tinystories")
-    if "tinystories" in RESULTS:
-        if ts is None:
-            raise ValueError("config: results lists 'tinystories' but there is no 'tinystories:' section")
-        if ts["tokenizer"]["kind"] == "pretrained" and not ts["tokenizer"]["pretrained"]:
-            raise ValueError("config: tinystories.tokenizer.kind = pretrained needs tinystories.tokenizer.pretrained")
-        if ts["judge"]["kind"] == "hf_local" and not ts["judge"]["model"]:
-            raise ValueError("config: tinystories.judge.kind = hf_local needs tinystories.judge.model")
-        if ts["judge"]["kind"] == "exact" and ts["data"]["source"] != "storyworld":
-            raise ValueError("config: tinystories.judge.kind = exact grades StoryWorld text only; "
-                             "use none or hf_local with tinystories.data.source = hub")
-        for w in ts["model"]["widths"]:
-            if w % ts["model"]["n_heads"]:
-                raise ValueError(f"config: tinystories.model.widths: {w} is not divisible by n_heads "
-                                 f"= {ts['model']['n_heads']}")
-        if ts["train"]["block_size"] > ts["model"]["context"]:
-            raise ValueError("config: tinystories.train.block_size exceeds tinystories.model.context")
+    """Cross-field checks JSON schema cannot express (each result's in its manifest); fail before any job."""
+    check_unique_ids(config)
+    for result in RESULTS:
+        MANIFESTS[result].check_config(config[result], config)
 
 
 check_config()
@@ -37,7 +39,7 @@ def as_json(obj):
 
 
 def opt(value):
-    """A config value as a CLI argument string; None becomes the literal 'none'."""
+    """A config value as a CLI argument string; None becomes the literal 'none' (experiments.cli.optional)."""
     return "none" if value is None else str(value)
 
 
@@ -58,15 +60,44 @@ GPU_MEM = lambda wildcards, attempt: _GPU_JOB_MEM * attempt
 GPU_RES = dict(mem_mb=GPU_MEM, runtime=CPU_RES["runtime"], gpu=GPUS)
 
 
-def result_figures(result):
-    """Figure paths a result declares (each result's .smk fills FIGURES[result])."""
-    return [f"results/figures/{result}__{name}.png" for name in FIGURES.get(result, [])]
-
-
 def all_figures():
-    return [f for r in RESULTS for f in result_figures(r)]
+    """Every figure of every selected result (results/figures/<result>__<name>.png)."""
+    return [f for r in RESULTS for f in MANIFESTS[r].figure_paths()]
 
 
-FIGURES = {}
-CLAIMS = {}  # result -> its claims CSV
-SECTIONS = {}  # result -> its report section markdown
+def get_figure_inputs(wildcards):
+    """The CSVs one figure is drawn from (its manifest entry)."""
+    return MANIFESTS[wildcards.result].figure(wildcards.figure).inputs(config[wildcards.result])
+
+
+def get_figure_caption(wildcards):
+    return MANIFESTS[wildcards.result].figure(wildcards.figure).caption
+
+
+def get_claims_inputs(wildcards):
+    """The claims step's named inputs (argument name -> path or paths), from the result's manifest."""
+    return MANIFESTS[wildcards.result].claims_inputs(config[wildcards.result])
+
+
+def get_claims_args(wildcards, input):
+    """`--<name> PATH...` for every named input, then the result's extra arguments and its thresholds."""
+    args = []
+    for name in get_claims_inputs(wildcards):
+        paths = input[name] if isinstance(input[name], list) else [input[name]]
+        args.append(f"--{name.replace('_', '-')} " + " ".join(shlex.quote(str(p)) for p in paths))
+    section = config[wildcards.result]
+    args.append(MANIFESTS[wildcards.result].claims_args(section, config))
+    args.append(f"--thresholds {as_json(section['claims'])}")
+    return " ".join(a for a in args if a)
+
+
+def get_claims_tables():
+    return [f"results/{r}/claims.csv" for r in RESULTS]
+
+
+def get_sanity_tables():
+    return [f"results/{r}/sanity.csv" for r in RESULTS]
+
+
+def get_report_sections():
+    return [f"results/{r}/report_section.md" for r in RESULTS]

@@ -1,6 +1,7 @@
 # LayerNorm removal (Heimersheim 2409.13710; Baroni et al. 2507.02559): fine-tune a trained GPT-2 while its LNs
 # are replaced on a schedule -> LN-free model + with-LN control -> CE / DLA / confidence neurons -> data scaling
-# -> figures + claims. Wiring only; every step is `python -m experiments.ln_removal.<step>`.
+# -> figures + claims (generic rules in report.smk, wired by experiments/ln_removal/manifest.py). Wiring only;
+# every step is `python -m experiments.ln_removal.<step>`.
 import re
 
 LNR = config.get("ln_removal", {})
@@ -31,9 +32,6 @@ LNR_SCALING = [(m, s) for m in LNR_MODELS for s in LNR.get("scaling_steps", []) 
 LNR_DATA = LNR.get("data", {})
 LNR_TRAIN = LNR_DATA.get("train", f"{LNR_RES}/tokens/train.npy")  # token streams the fine-tuning reads
 LNR_VAL = LNR_DATA.get("val", f"{LNR_RES}/tokens/val.npy")
-FIGURES["ln_removal"] = ["loss_schedule", "delta_ce_size", "dla_error", "data_scaling"]
-CLAIMS["ln_removal"] = f"{LNR_OUT}/claims.csv"
-SECTIONS["ln_removal"] = f"{LNR_OUT}/report_section.md"
 
 wildcard_constraints:
     lnr_model="|".join(re.escape(m) for m in LNR_MODELS) or "NONE",
@@ -183,50 +181,3 @@ rule lnr_scaling:
     shell:
         "python -m experiments.ln_removal.scaling --ce {input.main} {input.extra}"
         " --out {output.points} --fit-out {output.fit} > {log} 2>&1"
-
-
-LNR_FIGURE_INPUT = {
-    "loss_schedule": f"{LNR_OUT}/curves.csv",
-    "delta_ce_size": f"{LNR_OUT}/ce.csv",
-    "dla_error": f"{LNR_OUT}/dla.csv",
-    "data_scaling": f"{LNR_OUT}/scaling.csv",
-}
-
-
-rule lnr_figure:
-    input: lambda wc: LNR_FIGURE_INPUT[wc.name]
-    output:
-        png=report(
-            "results/figures/ln_removal__{name}.png",
-            caption="../report/ln_removal.rst",
-            category="LayerNorm removal",
-        ),
-        pdf="results/figures/ln_removal__{name}.pdf",
-    wildcard_constraints: name="|".join(LNR_FIGURE_INPUT)
-    log: "logs/ln_removal/figure_{name}.log"
-    benchmark: "logs/benchmarks/ln_removal/figure_{name}.tsv"
-    threads: 1
-    resources: **CPU_RES
-    shell:
-        "python -m experiments.ln_removal.plots --figure {wildcards.name} --inp {input} --out {output.png}"
-        " > {log} 2>&1"
-
-
-rule lnr_claims:
-    input:
-        ce=f"{LNR_OUT}/ce.csv",
-        dla=f"{LNR_OUT}/dla.csv",
-        neurons=f"{LNR_OUT}/neurons.csv",
-        fit=f"{LNR_OUT}/scaling_fit.csv",
-    output:
-        claims=f"{LNR_OUT}/claims.csv",
-        section=f"{LNR_OUT}/report_section.md",
-    params: claims=as_json(LNR.get("claims"))
-    log: "logs/ln_removal/claims.log"
-    benchmark: "logs/benchmarks/ln_removal/claims.tsv"
-    threads: 1
-    resources: **CPU_RES
-    shell:
-        "python -m experiments.ln_removal.claims --ce {input.ce} --dla {input.dla} --neurons {input.neurons}"
-        " --scaling-fit {input.fit} --thresholds {params.claims} --scale {SCALE}"
-        " --out {output.claims} --section {output.section} > {log} 2>&1"

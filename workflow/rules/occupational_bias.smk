@@ -1,7 +1,8 @@
 # Intersectional occupational bias (Kirk et al. 2021, "Bias Out-of-the-Box"): "The {X} works as a" completions
 # -> job extraction -> diversity, logistic regressions, US labour comparison; a planted world (tiny GPT-2 trained
 # on a corpus with known job-by-group rates) checks every method against exact answers. Wiring only; every step
-# is `python -m experiments.occupational_bias.<step>`.
+# is `python -m experiments.occupational_bias.<step>`; figures and claims: the generic rules in report.smk,
+# wired by experiments/occupational_bias/manifest.py.
 import re
 
 OB = config.get("occupational_bias", {})
@@ -11,16 +12,6 @@ OB_MODELS = {m["id"]: m for m in OB.get("models", [])}
 OB_PLANTED = [m for m, d in OB_MODELS.items() if d["kind"] == "planted"]
 OB_SAMPLING = OB.get("sampling", {})
 OB_ANALYSIS = OB.get("analysis", {})
-OB_FIGURE_INPUT = {
-    "top_jobs": [f"{OB_OUT}/completions/{m}.csv" for m in OB_MODELS],
-    "gini": f"{OB_OUT}/diversity.csv",
-    "regression_significance": f"{OB_OUT}/regression_summary.csv",
-    "labour_scatter": f"{OB_OUT}/labour.csv",
-    "exact_vs_sampled": [f"{OB_OUT}/exact/{m}.csv" for m in OB_MODELS],
-}
-FIGURES["occupational_bias"] = list(OB_FIGURE_INPUT)
-CLAIMS["occupational_bias"] = f"{OB_OUT}/claims.csv"
-SECTIONS["occupational_bias"] = f"{OB_OUT}/report_section.md"
 
 wildcard_constraints:
     ob_model="|".join(re.escape(m) for m in OB_MODELS) or "NONE",
@@ -206,47 +197,3 @@ rule ob_truth:
         " --labour-summary {input.labour_summary} --completions {input.completions} --truth {input.truth}"
         " --terms {input.terms} --interactions {input.interactions} --labelled {input.labelled}"
         " --alpha {params.a[alpha]} --women-share {params.a[women_share]} --out {output} > {log} 2>&1"
-
-
-rule ob_figure:
-    input: lambda wc: OB_FIGURE_INPUT[wc.name]
-    output:
-        png=report(
-            "results/figures/occupational_bias__{name}.png",
-            caption="../report/occupational_bias.rst",
-            category="Occupational bias",
-        ),
-        pdf="results/figures/occupational_bias__{name}.pdf",
-    wildcard_constraints: name="|".join(OB_FIGURE_INPUT)
-    log: "logs/occupational_bias/figure_{name}.log"
-    benchmark: "logs/benchmarks/occupational_bias/figure_{name}.tsv"
-    threads: 1
-    resources: **CPU_RES
-    shell:
-        "python -m experiments.occupational_bias.plots --figure {wildcards.name} --inp {input} --out {output.png}"
-        " > {log} 2>&1"
-
-
-rule ob_claims:
-    input:
-        diversity=f"{OB_OUT}/diversity.csv",
-        summary=f"{OB_OUT}/regression_summary.csv",
-        labour_summary=f"{OB_OUT}/labour_summary.csv",
-        truth=f"{OB_OUT}/truth_check.csv" if OB_PLANTED else [],
-    output:
-        claims=f"{OB_OUT}/claims.csv",
-        section=f"{OB_OUT}/report_section.md",
-    params:
-        thresholds=as_json(OB.get("claims")),
-        alpha=OB_ANALYSIS.get("alpha", 0.05),
-        models=as_json({m: {"kind": d["kind"], "spec": d["spec"]} for m, d in OB_MODELS.items()}),
-        truth=lambda wc, input: f"--truth {input.truth}" if OB_PLANTED else "",
-    log: "logs/occupational_bias/claims.log"
-    benchmark: "logs/benchmarks/occupational_bias/claims.tsv"
-    threads: 1
-    resources: **CPU_RES
-    shell:
-        "python -m experiments.occupational_bias.claims --diversity {input.diversity} --summary {input.summary}"
-        " --labour-summary {input.labour_summary} {params.truth} --models {params.models}"
-        " --thresholds {params.thresholds} --alpha {params.alpha} --scale {SCALE} --out {output.claims} --section {output.section}"
-        " > {log} 2>&1"

@@ -1,5 +1,6 @@
 # TinyStories scaling (Eldan & Li 2023): corpus -> tokenizer -> width x depth sweep -> eval -> sweep table
-# -> figures + claims. Wiring only; every step is `python -m experiments.tinystories.<step>`.
+# -> figures + claims (generic rules in report.smk, wired by experiments/tinystories/manifest.py). Wiring only;
+# every step is `python -m experiments.tinystories.<step>`.
 TS = config.get("tinystories", {})
 TS_RES = "resources/tinystories"
 TS_OUT = "results/tinystories"
@@ -7,9 +8,6 @@ TS_MODELS = [
     f"w{w}_l{d}_s{s}" for w in TS["model"]["widths"] for d in TS["model"]["depths"] for s in TS["model"]["seeds"]
 ] if TS else []
 TS_RELEASED = {spec.split(":", 1)[1].split("@")[0].replace("/", "--"): spec for spec in TS.get("released_models", [])}
-FIGURES["tinystories"] = ["loss_vs_params", "quality_heatmap", "loss_curves", "samples"]
-CLAIMS["tinystories"] = f"{TS_OUT}/claims.csv"
-SECTIONS["tinystories"] = f"{TS_OUT}/report_section.md"
 
 wildcard_constraints:
     width=r"\d+",
@@ -190,14 +188,6 @@ rule ts_sweep:
         " --out {output.sweep} --fit-out {output.fit} --curves-out {output.curves} > {log} 2>&1"
 
 
-TS_FIGURE_INPUT = {
-    "loss_vs_params": f"{TS_OUT}/sweep.csv",
-    "quality_heatmap": f"{TS_OUT}/sweep.csv",
-    "loss_curves": f"{TS_OUT}/loss_curves.csv",
-    "samples": f"{TS_OUT}/samples.csv",
-}
-
-
 rule ts_samples_table:
     input: expand(f"{TS_OUT}/samples/{{model}}.jsonl", model=TS_MODELS)
     output: f"{TS_OUT}/samples.csv"
@@ -207,46 +197,3 @@ rule ts_samples_table:
     resources: **CPU_RES
     shell:
         "python -m experiments.tinystories.samples_table --samples {input} --out {output} > {log} 2>&1"
-
-
-rule ts_figure:
-    input:
-        csv=lambda wc: TS_FIGURE_INPUT[wc.name],
-        fit=lambda wc: [f"{TS_OUT}/power_law.csv"] if wc.name == "loss_vs_params" else [],
-    output:
-        png=report(
-            "results/figures/tinystories__{name}.png",
-            caption="../report/tinystories.rst",
-            category="TinyStories scaling",
-        ),
-        pdf="results/figures/tinystories__{name}.pdf",
-    params: fit=lambda wc, input: f"--fit {input.fit}" if input.fit else ""
-    wildcard_constraints: name="|".join(TS_FIGURE_INPUT)
-    log: "logs/tinystories/figure_{name}.log"
-    benchmark: "logs/benchmarks/tinystories/figure_{name}.tsv"
-    threads: 1
-    resources: **CPU_RES
-    shell:
-        "python -m experiments.tinystories.plots --figure {wildcards.name} --inp {input.csv}"
-        " {params.fit} --out {output.png} > {log} 2>&1"
-
-
-rule ts_claims:
-    input:
-        sweep=f"{TS_OUT}/sweep.csv",
-        fit=f"{TS_OUT}/power_law.csv",
-        samples=f"{TS_OUT}/samples.csv",
-    output:
-        claims=f"{TS_OUT}/claims.csv",
-        section=f"{TS_OUT}/report_section.md",
-    params:
-        claims=as_json(TS.get("claims")),
-        judge=TS.get("judge", {}).get("kind"),
-    log: "logs/tinystories/claims.log"
-    benchmark: "logs/benchmarks/tinystories/claims.tsv"
-    threads: 1
-    resources: **CPU_RES
-    shell:
-        "python -m experiments.tinystories.claims --sweep {input.sweep} --fit {input.fit} --samples {input.samples}"
-        " --thresholds {params.claims} --judge {params.judge} --scale {SCALE}"
-        " --out {output.claims} --section {output.section} > {log} 2>&1"

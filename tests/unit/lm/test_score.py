@@ -1,4 +1,4 @@
-"""Continuation log-probs, per-block losses and the percentile bootstrap."""
+"""Continuation log-probs and per-block losses."""
 import string
 
 import numpy as np
@@ -8,7 +8,7 @@ from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
 from transformers import PreTrainedTokenizerFast
 
 from experiments.lm.arch import tiny_model
-from experiments.lm.score import ContinuationScore, block_losses, bootstrap_ci, continuation_logprobs
+from experiments.lm.score import ContinuationScore, block_losses, continuation_logprobs
 
 FAMILIES = ["gpt2", "gpt_neo", "llama"]
 PREFIXES = ["hello", "the quick brown fox", "", "a", "xyz. "]
@@ -71,24 +71,3 @@ def test_block_losses_match_hf_loss(model):
     with torch.no_grad():
         for blk, loss in zip(blocks, losses):
             assert loss == pytest.approx(model(blk[None], labels=blk[None]).loss.item(), abs=1e-5)
-
-
-def test_bootstrap_ci_by_hand():
-    assert bootstrap_ci([2.0, 2.0, 2.0]) == (2.0, 2.0)
-    # mean of 2 draws from {0, 1} is 0, 0.5 or 1 with probabilities 1/4, 1/2, 1/4
-    assert bootstrap_ci([0.0, 1.0], n_boot=4000) == (0.0, 1.0)
-    assert bootstrap_ci([0.0, 1.0], n_boot=4000, alpha=0.6) == (0.5, 0.5)
-
-
-def test_bootstrap_ci_matches_a_loop():
-    values = np.random.default_rng(1).normal(size=50)
-    rng = np.random.default_rng(7)
-    means = [values[rng.integers(0, 50, size=50)].mean() for _ in range(300)]
-    expected = tuple(np.quantile(means, [0.05, 0.95]))
-    assert bootstrap_ci(values, n_boot=300, seed=7, alpha=0.1) == pytest.approx(expected)
-    # a stat without an `axis` argument is applied per resample
-    assert bootstrap_ci(values, n_boot=300, seed=7, alpha=0.1, stat=lambda x: float(np.mean(x))) == pytest.approx(
-        expected
-    )
-    low, high = bootstrap_ci(values, seed=7)
-    assert low < values.mean() < high
