@@ -16,7 +16,7 @@ What stands in for the hub (built once per run in a temporary directory, see `Sm
               uint16 streams; the LN-removal cases read the same streams (OpenWebText stands aside)
   GPT-2       GPT2LMHeadModel(GPT2Config(**ARCHS[id])) saved as `dir:` specs; ARCHS holds the hub config.json
               values of gpt2 / gpt2-medium (Radford et al. 2019, Table 2; GPT2Config's defaults ARE gpt2's)
-  GPT-Neo     the TinyStories grid is built by train_model itself (experiments.lm.build, arch from the config);
+  GPT-Neo     the TinyStories grid is built by the training CLI itself (experiments.lm.build, arch from the config);
               the released checkpoints by GPTNeoConfig with their config.json values (RELEASED below)
 
 Cases (`--list`): TinyStories training of the smallest and largest grid model, their evaluation (val loss,
@@ -360,7 +360,7 @@ def _ts_grid(s: Smoke) -> tuple[tuple[int, int], tuple[int, int]]:
 
 
 def _ts_train(s: Smoke, width: int, depth: int) -> dict:
-    from experiments.tinystories import train_model
+    from experiments.lm import train as train_cli
     ts = s.paper["tinystories"]
     m, train = ts["model"], dict(ts["train"])
     train["batch_size"] = s.budget("ts_batch", train["batch_size"])
@@ -372,8 +372,9 @@ def _ts_train(s: Smoke, width: int, depth: int) -> dict:
     st = s.streams()
     name = f"w{width}_l{depth}_s0"
     t0 = time.time()
-    s.cli(train_model.main, ["--arch", m["arch"], "--width", width, "--depth", depth, "--heads", m["n_heads"],
-                             "--context", m["context"], "--seed", 0, "--tokenizer", st["tokenizer"],
+    shape = {"d_model": width, "n_layers": depth, "n_heads": m["n_heads"], "context": m["context"]}
+    s.cli(train_cli.main, ["--model-id", name, "--arch", m["arch"], "--shape", json.dumps(shape),
+                             "--seed", 0, "--tokenizer", st["tokenizer"],
                              "--train", st["train"], "--val", st["val"], "--train-config", json.dumps(train),
                              "--checkpoint-dir", s.out("ts", "ckpt", name), "--out", s.out("ts", "models", name),
                              "--curve", s.out("ts", "curves", f"{name}.csv"), *s.common_args()])

@@ -1,5 +1,16 @@
 """Train or fine-tune a causal LM on a token stream: one flat loop, every knob a TrainConfig field.
 
+The one training CLI of the pipeline (every result that trains a tiny model from scratch calls it):
+
+    python -m experiments.lm.train --model-id w64_l2_s0 --arch gpt2 \
+        --shape '{"d_model": 64, "n_layers": 2, "n_heads": 4, "context": 256}' --tokenizer DIR \
+        --train train.npy --val val.npy --train-config '{"tokens": 1000000, "batch_size": 4, ...}' \
+        --seed 0 --threads 1 --checkpoint-dir DIR --out MODEL_DIR --curve curve.csv
+
+`--train-config` holds TrainConfig fields (their defaults: config/schemas/definitions.yaml#/definitions/train)
+with either `max_steps` or `tokens` (a token budget: max_steps = round(tokens / tokens per step), so models of
+different shapes see the same data).
+
 AdamW (decay on matrices only), linear warmup then cosine decay to `min_lr`, gradient clipping,
 gradient accumulation, bf16 autocast on GPU, periodic validation, and checkpoints that make a
 killed run resume exactly where it stopped (model, optimiser, step, loss rows, RNG states, and the
@@ -242,3 +253,66 @@ def save_trained(model: torch.nn.Module, tokenizer, out_dir: str | Path, curve: 
     shutil.rmtree(checkpoint_dir, ignore_errors=True)  # the final model is saved; drop optimiser state
     print(f"final val loss {curve['val_loss_nats'].dropna().iloc[-1]:.4f} nats; "
           f"{curve['seconds'].iloc[-1]:.1f} s", flush=True)
+
+
+def steps_for_budget(tokens: int, tokens_per_step: int) -> int:
+    return max(1, round(tokens / tokens_per_step))
+
+
+def config_from_options(opts: dict, *, seed: int, threads: int | None) -> TrainConfig:
+    """A TrainConfig from JSON options with `max_steps` or a `tokens` budget."""
+    opts = dict(opts)
+    tokens = opts.pop("tokens", None)
+    if (tokens is None) == ("max_steps" not in opts):
+        raise ValueError("the training options need exactly one of max_steps and tokens")
+    if tokens is not None:
+        opts["max_steps"] = 1
+    cfg = TrainConfig.from_dict({**opts, "seed": seed, "threads": threads})
+    if tokens is not None:
+        cfg.max_steps = steps_for_budget(tokens, cfg.tokens_per_step)
+    return cfg
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+    import json
+
+    from experiments.cli import add_runtime_args, setup_runtime
+    from experiments.lm.build import ARCHS, build_model, count_params
+    from experiments.lm.tokenizer import load_tokenizer
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model-id", required=True, help="a column of the loss curve")
+    ap.add_argument("--arch", choices=ARCHS, required=True)
+    ap.add_argument("--shape", required=True, help="JSON: d_model, n_layers, n_heads, context")
+    ap.add_argument("--tokenizer", required=True)
+    ap.add_argument("--train", required=True, help="training token stream (.npy)")
+    ap.add_argument("--val", required=True, help="validation token stream (.npy)")
+    ap.add_argument("--train-config", required=True, help="JSON: TrainConfig fields with max_steps or tokens")
+    add_runtime_args(ap)
+    ap.add_argument("--checkpoint-dir", required=True)
+    ap.add_argument("--out", required=True, help="output model dir")
+    ap.add_argument("--curve", required=True, help="loss curve CSV")
+    args = ap.parse_args(argv)
+
+    device = setup_runtime(args)
+    tok = load_tokenizer(args.tokenizer)
+    shape = json.loads(args.shape)
+    cfg = config_from_options(json.loads(args.train_config), seed=args.seed, threads=args.threads)
+    model = build_model(args.arch, vocab_size=len(tok), eos_id=tok.eos_token_id, **shape).to(device)
+    n = count_params(model)
+    name = f"{args.arch} d{shape['d_model']} L{shape['n_layers']}"
+    print(f"{args.model_id} ({name}): {n['params_total']:,} params ({n['params_non_embedding']:,} non-embedding), "
+          f"{cfg.max_steps} steps x {cfg.tokens_per_step} tokens on {device}", flush=True)
+    curve = train(model, np.load(args.train, mmap_mode="r"), np.load(args.val, mmap_mode="r"), cfg,
+                  args.checkpoint_dir, desc=f"{args.model_id} {name}")
+    info = {"model_id": args.model_id, "arch": args.arch, "width": shape["d_model"], "depth": shape["n_layers"],
+            "seed": args.seed, **n}
+    for i, (col, val) in enumerate(info.items()):
+        curve.insert(i, col, val)
+    save_trained(model, tok, args.out, curve, args.curve, cfg, args.checkpoint_dir,
+                 {**info, "shape": shape, "tokens": cfg.max_steps * cfg.tokens_per_step})
+
+
+if __name__ == "__main__":
+    main()

@@ -142,7 +142,8 @@ def main(argv: list[str] | None = None) -> None:
     from experiments.lm.devices import pick_device
     from experiments.lm.load import load_model
     from experiments.occupational_bias.extract import GazetteerExtractor, load_title_table
-    from experiments.occupational_bias.generate import add_sampling_args, new_tokens, sampling_options
+    from experiments.cli import add_sampling_args, sampling_options
+    from experiments.occupational_bias.generate import new_tokens
 
     ap = argparse.ArgumentParser(description=main.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--spec", required=True)

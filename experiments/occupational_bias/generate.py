@@ -24,36 +24,13 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
+from experiments.cli import add_sampling_args, optional, sampling_options
 from experiments.files import atomic_write_csv
 from experiments.lm.devices import pick_device
 from experiments.lm.load import load_model
 from experiments.lm.sample import sample
 from experiments.occupational_bias.groups import Prompt, prompts as all_prompts
 from experiments.seeding import seed_everything
-
-
-def optional(kind):
-    """argparse type: 'none' (as the rules write a null config value) -> None, else kind(value)."""
-    return lambda s: None if s in ("none", "None", "") else kind(s)
-
-
-def add_sampling_args(ap: argparse.ArgumentParser) -> None:
-    """The options that fix the sampling distribution; generate and exact take the same ones."""
-    ap.add_argument("--top-k", type=optional(int), default=50)
-    ap.add_argument("--top-p", type=optional(float), default=None)
-    ap.add_argument("--temperature", type=float, default=1.0)
-    ap.add_argument("--max-length", type=optional(int), default=10,
-                    help="total tokens incl. the prompt (paper), or none")
-    ap.add_argument("--max-new-tokens", type=int, default=None)
-    ap.add_argument("--prompt-prefix", default="",
-                    help="text put before every prompt (e.g. the EOT a model was trained after)")
-
-
-def sampling_options(ap: argparse.ArgumentParser, args: argparse.Namespace) -> dict:
-    if args.max_length is None and args.max_new_tokens is None:
-        ap.error("--max-length none needs --max-new-tokens")
-    return dict(top_k=args.top_k, top_p=args.top_p, temperature=args.temperature, max_length=args.max_length,
-                max_new_tokens=args.max_new_tokens, prefix=args.prompt_prefix)
 
 
 def prompt_seed(seed: int, index: int) -> int:

@@ -5,8 +5,8 @@ import json
 import pandas as pd
 
 from experiments.data import tokens
-from experiments.lm import tokenizer
-from experiments.occupational_bias import analyse, claims, exact, extract, generate, plant, train_model, truth_check
+from experiments.lm import tokenizer, train
+from experiments.occupational_bias import analyse, claims, exact, extract, generate, plant, truth_check
 from tests.helpers import mini_section
 
 JOBS = ["babysitter", "secretary", "nurse", "teacher", "writer", "manager", "lawyer", "mechanic", "carpenter",
@@ -22,13 +22,13 @@ def test_planted_chain_end_to_end(tmp_path):
     for s in ("train", "val"):
         tokens.main(["--corpus", str(w / f"{s}.txt"), "--tokenizer", str(tmp_path / "tok"),
                      "--out", str(tmp_path / f"{s}.npy")])
-    train_model.main(["--tokenizer", str(tmp_path / "tok"), "--train", str(tmp_path / "train.npy"),
-                      "--val", str(tmp_path / "val.npy"),
-                      "--model", '{"d_model": 32, "n_layers": 1, "n_heads": 2, "context": 32}',
-                      "--train-config", '{"max_steps": 30, "batch_size": 8, "block_size": 16, "lr": 0.005, '
-                      '"warmup_steps": 5, "eval_every": 30, "eval_blocks": 4, "checkpoint_every": 30}',
-                      "--threads", "1", "--checkpoint-dir", str(tmp_path / "ckpt"), "--out", str(tmp_path / "m"),
-                      "--curve", str(tmp_path / "curve.csv")])
+    train.main(["--model-id", "planted", "--arch", "gpt2", "--tokenizer", str(tmp_path / "tok"),
+                "--train", str(tmp_path / "train.npy"), "--val", str(tmp_path / "val.npy"),
+                "--shape", '{"d_model": 32, "n_layers": 1, "n_heads": 2, "context": 32}',
+                "--train-config", '{"max_steps": 30, "batch_size": 8, "block_size": 16, "lr": 0.005, '
+                '"warmup_steps": 5, "eval_every": 30, "eval_blocks": 4, "checkpoint_every": 30}',
+                "--threads", "1", "--checkpoint-dir", str(tmp_path / "ckpt"), "--out", str(tmp_path / "m"),
+                "--curve", str(tmp_path / "curve.csv")])
     spec, raw, comp, ex = f"dir:{tmp_path / 'm'}", tmp_path / "raw.csv", tmp_path / "c.csv", tmp_path / "e.csv"
     common = ["--prompt-prefix", "<|endoftext|>", "--threads", "1"]
     generate.main(["--spec", spec, "--model-id", "planted", "--identity-samples", "30", "--chunk", "20",

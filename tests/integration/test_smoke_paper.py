@@ -1,6 +1,6 @@
 """smoke_paper: the case registry (list, needs, failure -> exit 1), the GPT-2-shaped stand-in tokenizer, and
 one real paper-scale case (TinyStories training of the smallest grid model: GPT-Neo d64, 16 heads, context
-512, vocabulary 50257) through the real train_model CLI. About 10 s on 2 cores."""
+512, vocabulary 50257) through the real training CLI (experiments.lm.train). About 10 s on 2 cores."""
 import pandas as pd
 import pytest
 

@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 
 from experiments.data import tokens
-from experiments.lm import tokenizer
+from experiments.lm import tokenizer, train
 from experiments.report import collect, plot, write
 from experiments.report.claims import VERDICTS
-from experiments.tinystories import aggregate, claims, evaluate, make_corpus, samples_table, train_model
+from experiments.tinystories import aggregate, claims, evaluate, make_corpus, samples_table
 
 WORLD = {"templates_per_category": 2, "free_words_per_class": 3, "n_names": 6, "n_objects": 4, "n_colours": 3,
          "n_places": 3, "n_animals": 3}
@@ -33,11 +33,12 @@ def run(tmp_path_factory):
     evals, curves, samples = [], [], []
     for width, depth in ((16, 1), (32, 2)):
         mid = f"w{width}_l{depth}_s0"
-        train_model.main(["--arch", "gpt2", "--width", str(width), "--depth", str(depth), "--heads", "2",
-                          "--context", "256", "--tokenizer", str(d / "tok"), "--train", str(d / "train.npy"),
-                          "--val", str(d / "val.npy"), "--train-config", json.dumps(TRAIN), "--threads", "1",
-                          "--checkpoint-dir", str(d / "ckpt" / mid), "--out", str(d / "models" / mid),
-                          "--curve", str(d / "curves" / f"{mid}.csv")])
+        train.main(["--model-id", mid, "--arch", "gpt2", "--shape", json.dumps(
+                        {"d_model": width, "n_layers": depth, "n_heads": 2, "context": 256}),
+                    "--tokenizer", str(d / "tok"), "--train", str(d / "train.npy"),
+                    "--val", str(d / "val.npy"), "--train-config", json.dumps(TRAIN), "--threads", "1",
+                    "--checkpoint-dir", str(d / "ckpt" / mid), "--out", str(d / "models" / mid),
+                    "--curve", str(d / "curves" / f"{mid}.csv")])
         curves.append(str(d / "curves" / f"{mid}.csv"))
     for mid, spec in [("w16_l1_s0", f"dir:{d}/models/w16_l1_s0"), ("w32_l2_s0", f"dir:{d}/models/w32_l2_s0"),
                       ("reference", "reference")]:

@@ -81,16 +81,17 @@ rule ob_train:
         shape=as_json({k: v for k, v in OB.get("planted_model", {}).items() if k != "vocab_size"}),
         train=as_json(OB.get("planted_train")),
         seed=OB.get("seed", 0),
+        model_id="+".join(OB_PLANTED) or "planted",
         ckpt=f"{OB_RES}/planted/checkpoint",
     log: "logs/occupational_bias/train.log"
     benchmark: "logs/benchmarks/occupational_bias/train.tsv"
     threads: THREADS
     resources: **GPU_RES
     shell:
-        "python -m experiments.occupational_bias.train_model --tokenizer {input.tokenizer} --train {input.train}"
-        " --val {input.val} --model {params.shape} --train-config {params.train} --seed {params.seed}"
-        " --device {COMPUTE[device]} --threads {threads} --checkpoint-dir {params.ckpt} --out {output.model}"
-        " --curve {output.curve} > {log} 2>&1"
+        "python -m experiments.lm.train --model-id {params.model_id} --arch gpt2 --shape {params.shape}"
+        " --tokenizer {input.tokenizer} --train {input.train} --val {input.val} --train-config {params.train}"
+        " --seed {params.seed} --device {COMPUTE[device]} --threads {threads} --checkpoint-dir {params.ckpt}"
+        " --out {output.model} --curve {output.curve} > {log} 2>&1"
 
 
 rule ob_generate:

@@ -81,6 +81,8 @@ rule ts_train:
         curve=f"{TS_OUT}/loss_curves/w{{width}}_l{{depth}}_s{{seed}}.csv",
     params:
         m=TS.get("model"),
+        shape=lambda wc: as_json({"d_model": int(wc.width), "n_layers": int(wc.depth),
+                                  "n_heads": TS["model"]["n_heads"], "context": TS["model"]["context"]}),
         train=as_json(TS.get("train")),
         device=COMPUTE["device"],
         ckpt=f"{TS_RES}/checkpoints/w{{width}}_l{{depth}}_s{{seed}}",
@@ -89,11 +91,10 @@ rule ts_train:
     threads: THREADS
     resources: **GPU_RES
     shell:
-        "python -m experiments.tinystories.train_model --arch {params.m[arch]} --width {wildcards.width}"
-        " --depth {wildcards.depth} --heads {params.m[n_heads]} --context {params.m[context]}"
-        " --seed {wildcards.seed} --tokenizer {input.tokenizer} --train {input.train} --val {input.val}"
-        " --train-config {params.train} --device {params.device} --threads {threads}"
-        " --checkpoint-dir {params.ckpt} --out {output.model} --curve {output.curve} > {log} 2>&1"
+        "python -m experiments.lm.train --model-id w{wildcards.width}_l{wildcards.depth}_s{wildcards.seed}"
+        " --arch {params.m[arch]} --shape {params.shape} --seed {wildcards.seed} --tokenizer {input.tokenizer}"
+        " --train {input.train} --val {input.val} --train-config {params.train} --device {params.device}"
+        " --threads {threads} --checkpoint-dir {params.ckpt} --out {output.model} --curve {output.curve} > {log} 2>&1"
 
 
 # What every evaluation (sweep model, reference, released checkpoint) reads, and its common CLI tail.
