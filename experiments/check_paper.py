@@ -43,8 +43,10 @@ from pathlib import Path
 import yaml
 
 from experiments.data.hub import cached_dataset_snapshot, check_dataset_available
-from experiments.lm.errors import MissingArtifactError
-from experiments.lm.load import check_available, hf_hub_cache, parse_spec
+from experiments.errors import MissingArtifactError
+from experiments.hfcache import hf_hub_cache
+from experiments.lm.load import check_available
+from experiments.lm.spec import parse_spec
 
 MB = 2**20
 GB = 2**30

@@ -68,6 +68,9 @@ class Manifest:
     gpu_jobs: Callable[[Section, Config], list[GpuJob]] = lambda section, config: []
     smoke: str | None = None  # module with CASES (experiments.smoke_paper.Case list) for `make smoke-paper`
     check_config: Callable[[Section, Config], None] = lambda section, config: None
+    # `make robustness`: the part of this result's section to overlay (merged key by key, lists replaced) so
+    # that every model the result trains uses training seed `seed`; {} when the result trains nothing.
+    with_seed: Callable[[Section, int], dict] = lambda section, seed: {}
     extra: dict = field(default_factory=dict)
 
     def figure(self, name: str) -> Figure:

@@ -18,8 +18,8 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from experiments.lm.errors import MissingArtifactError
-from experiments.lm.load import hf_cache_description, hf_hub_cache, hf_offline, hub_download_hint
+from experiments.errors import MissingArtifactError
+from experiments.hfcache import hf_cache_description, hf_hub_cache, hf_offline, hub_download_hint
 
 __all__ = ["check_dataset_available", "cached_dataset_snapshot", "load_hub_text"]
 

@@ -61,7 +61,9 @@ def load_tokenizer(path: str | Path) -> PreTrainedTokenizerFast:
 
 def pretrained_tokenizer(spec: str) -> PreTrainedTokenizerFast:
     """The tokenizer of a model spec (hub id from the local cache, or a directory); fails early if missing."""
-    from experiments.lm.load import check_available, hf_hub_cache, hf_offline, parse_spec
+    from experiments.hfcache import hf_hub_cache, hf_offline
+    from experiments.lm.load import check_available
+    from experiments.lm.spec import parse_spec
 
     ms = parse_spec(spec)
     if ms.kind not in ("hub", "dir"):

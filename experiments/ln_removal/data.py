@@ -34,7 +34,8 @@ def main(argv: list[str] | None = None) -> None:
     check_dataset_available(args.dataset, None if args.revision in (None, "none") else args.revision)
     from transformers import AutoTokenizer
 
-    from experiments.lm.load import check_available, parse_spec
+    from experiments.lm.load import check_available
+    from experiments.lm.spec import parse_spec
 
     check_available(args.tokenizer)
     spec = parse_spec(args.tokenizer)

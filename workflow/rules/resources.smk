@@ -13,7 +13,7 @@ rule convert_gguf:
     benchmark: "logs/benchmarks/resources/convert_{converted}.tsv"
     threads: THREADS
     resources: **CPU_RES
-    shell: "python -m experiments.lm.load convert --spec {params.spec} --out {output} > {log} 2>&1"
+    shell: "python -m experiments.lm.gguf --spec {params.spec} --out {output} > {log} 2>&1"
 
 
 def built_model_input(spec):

