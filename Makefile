@@ -5,6 +5,8 @@
 #   make check-paper  which hub models/datasets of config/paper.yaml are missing from the local HF cache
 #   make smoke-paper  paper-scale code paths on random-init models of the real architectures (no network)
 #   make slurm-test   (root, Debian) a one-node SLURM started here; the workflow run through sbatch
+#   make robustness   the mini DAG with training seeds 1 and 2 and with AVX2 float kernels: verdict table
+#   make lint         ruff check (also run by make test)
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -21,7 +23,7 @@ PIP := $(BIN)/pip install -q
 QUIET := grep -v "is ignored: it is neither a file nor a directory"
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup run test dry-paper check-paper smoke-paper slurm-test report-html clean
+.PHONY: setup run test lint dry-paper check-paper smoke-paper slurm-test robustness report-html clean
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml
@@ -41,8 +43,14 @@ $(STAMP): pyproject.toml
 run: setup
 	$(BIN)/snakemake --cores $(CORES)
 
-test: setup
+test: setup lint
 	$(BIN)/pytest -q
+
+lint: setup
+	$(BIN)/ruff check .
+
+robustness: setup
+	$(BIN)/python -m experiments.robustness --cores $(CORES)
 
 dry-paper: setup
 	$(BIN)/snakemake -n --quiet rules --configfile config/paper.yaml
@@ -60,4 +68,4 @@ report-html: setup
 	$(BIN)/snakemake --report results/report.html
 
 clean:
-	rm -rf results logs .snakemake
+	rm -rf results logs .snakemake robustness

@@ -2,8 +2,7 @@
 import pandas as pd
 import pytest
 
-from experiments.report.claims import (VERDICTS, ClaimSpec, Decision, SanitySpec, holds, write_claims,
-                                       write_sanity)
+from experiments.report.claims import VERDICTS, ClaimSpec, Decision, SanitySpec, holds, write_claims, write_sanity
 from experiments.report.collect import collect, collect_sanity
 from experiments.report.write import build_report
 
