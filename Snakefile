@@ -28,6 +28,8 @@ for _result in KNOWN_RESULTS:
         validate(config[_result], f"config/schemas/{_result}.yaml", set_default=True)
 MANIFESTS = {r: load_manifest(r) for r in KNOWN_RESULTS}
 
+report: "workflow/report/workflow.rst"  # `snakemake --report results/report.html` opens on the verdicts
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/resources.smk"
 for _result in KNOWN_RESULTS:  # every result's rules (one result may build on another's, e.g. its models)

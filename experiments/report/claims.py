@@ -229,9 +229,15 @@ def write_sanity(rows: list[SanityRow], path: str | Path) -> pd.DataFrame:
     return df
 
 
+NUMERIC = ("our_value", "ci_low", "ci_high", "n", "min_n", "value")
+
+
 def read_table(path: str | Path) -> pd.DataFrame:
-    """A claims or sanity CSV as written (empty strings stay empty, not NaN)."""
-    return pd.read_csv(path, keep_default_na=False, na_values=[""])
+    """A claims or sanity CSV as written: empty numeric cells are NaN, empty text cells stay empty strings."""
+    df = pd.read_csv(path, keep_default_na=False, na_values=[""])
+    text = [c for c in df.columns if c not in NUMERIC]
+    df[text] = df[text].fillna("")
+    return df
 
 
 @dataclass
