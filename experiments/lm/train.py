@@ -39,23 +39,38 @@ CHECKPOINT = "checkpoint.pt"
 LOSS_CURVE = "loss_curve.csv"
 
 
+def _schema_defaults() -> dict:
+    """TrainConfig's defaults: the one place they live is the config schema (definitions.yaml#/definitions/train)."""
+    import yaml
+
+    path = Path(__file__).resolve().parents[2] / "config" / "schemas" / "definitions.yaml"
+    props = yaml.safe_load(path.read_text())["definitions"]["train"]["properties"]
+    return {k: v["default"] for k, v in props.items() if "default" in v}
+
+
+_DEFAULTS = _schema_defaults()
+
+
 @dataclass
 class TrainConfig:
+    """Every knob of the loop. Required: max_steps, batch_size, block_size, lr; the rest default to the schema's
+    values (config/schemas/definitions.yaml#/definitions/train), so code and config cannot disagree."""
+
     max_steps: int
-    batch_size: int = 32
-    block_size: int = 128
-    grad_accum: int = 1
-    lr: float = 1e-3
-    min_lr: float | None = None  # default: lr / 10
-    warmup_steps: int = 50
-    weight_decay: float = 0.1
-    betas: tuple[float, float] = (0.9, 0.95)
-    grad_clip: float = 1.0
-    eval_every: int = 100
-    eval_blocks: int = 32
-    checkpoint_every: int = 100
-    seed: int = 0
-    threads: int | None = None
+    batch_size: int
+    block_size: int
+    lr: float
+    grad_accum: int = _DEFAULTS["grad_accum"]
+    min_lr: float | None = _DEFAULTS["min_lr"]  # None: lr / 10
+    warmup_steps: int = _DEFAULTS["warmup_steps"]
+    weight_decay: float = _DEFAULTS["weight_decay"]
+    betas: tuple[float, float] = tuple(_DEFAULTS["betas"])
+    grad_clip: float = _DEFAULTS["grad_clip"]
+    eval_every: int = _DEFAULTS["eval_every"]
+    eval_blocks: int = _DEFAULTS["eval_blocks"]
+    checkpoint_every: int = _DEFAULTS["checkpoint_every"]
+    seed: int = 0  # set by the CLI (--seed), not by the config section
+    threads: int | None = None  # set by the CLI (--threads)
 
     @property
     def tokens_per_step(self) -> int:

@@ -11,7 +11,7 @@ from experiments.lm.train import TrainConfig, lr_at, train
 
 
 def test_lr_schedule_by_hand():
-    cfg = TrainConfig(max_steps=110, lr=1.0, min_lr=0.1, warmup_steps=10)
+    cfg = TrainConfig(max_steps=110, batch_size=1, block_size=8, lr=1.0, min_lr=0.1, warmup_steps=10)
     assert lr_at(0, cfg) == pytest.approx(0.1)  # (0+1)/10
     assert lr_at(9, cfg) == pytest.approx(1.0)
     assert lr_at(10, cfg) == pytest.approx(1.0)  # cosine start
@@ -93,7 +93,7 @@ def test_resume_after_kill_matches_uninterrupted_run(tmp_path):
 
 def test_nan_loss_fails_loudly(tmp_path):
     stream = _periodic_stream()
-    cfg = TrainConfig(max_steps=5, batch_size=2, block_size=8, eval_blocks=1)
+    cfg = TrainConfig(max_steps=5, batch_size=2, block_size=8, lr=1e-3, eval_blocks=1)
     nan_loss = lambda model, x, y: model(input_ids=x).logits.sum() * float("nan")  # noqa: E731
     with pytest.raises(FloatingPointError, match="diverged"):
         train(_model(), stream, stream, cfg, tmp_path, loss_fn=nan_loss, progress=False)
@@ -107,3 +107,19 @@ def test_count_params_by_hand():
     assert n["params_total"] == 888 + 10 * 8 + 4 * 8
     neo = build_model("gpt_neo", vocab_size=10, d_model=8, n_layers=2, n_heads=2, context=4, eos_id=0)
     assert neo.config.attention_layers == ["global", "local"]
+
+
+def test_defaults_are_the_schemas():
+    import yaml
+
+    from tests.helpers import ROOT
+
+    props = yaml.safe_load((ROOT / "config" / "schemas" / "definitions.yaml").read_text())["definitions"]["train"]
+    cfg = TrainConfig(max_steps=1, batch_size=1, block_size=8, lr=1e-3)
+    for key, spec in props["properties"].items():
+        if "default" in spec:
+            value = getattr(cfg, key)
+            assert (list(value) if isinstance(value, tuple) else value) == spec["default"], key
+    assert set(props["required"]) == {"max_steps", "batch_size", "block_size", "lr"}
+    with pytest.raises(TypeError):
+        TrainConfig(max_steps=1)  # the schema's required fields are required here too
