@@ -33,6 +33,11 @@ def check_config():
 check_config()
 
 
+# `--software-deployment-method conda` runs every rule in this environment (path relative to workflow/rules/;
+# it holds the dependencies, the package is imported from the repository root): each rule says `conda: CONDA_ENV`.
+CONDA_ENV = "../../envs/pipeline.yaml"
+
+
 def as_json(obj):
     """A config value as one shell-quoted JSON argument."""
     return shlex.quote(json.dumps(obj, sort_keys=True))

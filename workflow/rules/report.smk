@@ -18,6 +18,7 @@ rule figure:
     params: caption=get_figure_caption
     log: "logs/{result}/figure_{figure}.log"
     benchmark: "logs/benchmarks/{result}/figure_{figure}.tsv"
+    conda: CONDA_ENV
     threads: 1
     resources: **CPU_RES
     shell:
@@ -35,6 +36,7 @@ rule claims:
     params: args=get_claims_args
     log: "logs/{result}/claims.log"
     benchmark: "logs/benchmarks/{result}/claims.tsv"
+    conda: CONDA_ENV
     threads: 1
     resources: **CPU_RES
     shell:
@@ -51,6 +53,7 @@ rule claims_table:
         sanity="results/sanity_checks.csv",
     log: "logs/report/claims_table.log"
     benchmark: "logs/benchmarks/report/claims_table.tsv"
+    conda: CONDA_ENV
     threads: 1
     resources: **CPU_RES
     shell:
@@ -68,6 +71,7 @@ rule report:
     params: results=" ".join(RESULTS)
     log: "logs/report/report.log"
     benchmark: "logs/benchmarks/report/report.tsv"
+    conda: CONDA_ENV
     threads: 1
     resources: **CPU_RES
     shell:

@@ -11,6 +11,7 @@ rule convert_gguf:
     params: spec=lambda wc: CONVERTED[wc.converted]
     log: "logs/resources/convert_{converted}.log"
     benchmark: "logs/benchmarks/resources/convert_{converted}.tsv"
+    conda: CONDA_ENV
     threads: THREADS
     resources: **CPU_RES
     shell: "python -m experiments.lm.gguf --spec {params.spec} --out {output} > {log} 2>&1"
