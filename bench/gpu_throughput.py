@@ -25,8 +25,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from experiments.check_paper import KNOWN_ARCHS, Arch, train_memory  # noqa: E402
 from experiments.lm.build import build_model  # noqa: E402
+from experiments.lm.memory import KNOWN_ARCHS, Arch, train_memory  # noqa: E402
 from experiments.lm.sample import sample_ids  # noqa: E402
 from experiments.lm.train import TrainConfig, autocast, lm_loss, make_optimizer  # noqa: E402
 from experiments.smoke_paper import EOT_ID, VOCAB, gpt2_shaped_tokenizer, short_prompts  # noqa: E402

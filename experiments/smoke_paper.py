@@ -5,44 +5,44 @@ papers' real architectures, with the values of config/paper.yaml overridden only
 on CPU, number of blocks, prompts and samples). A shape, dtype, vocabulary or memory error that would hit a
 paper-scale job on a cluster shows up here in minutes, on 2 CPU cores or on one GPU.
 
+This module is the runner; the cases of each result live in that result's smoke module, named by its manifest
+(`Manifest.smoke`, e.g. experiments/<result>/smoke.py), and are loaded for the results the config lists
+(`results`). The config is read as the workflow reads it (experiments.check_paper.load_config: config.yaml
+updated by --config, schema defaults filled). Two shared cases (sampling and scoring at GPT-2 small size,
+experiments.lm.sample / score) belong to no result and live here.
+
 What stands in for the hub (built once per run in a temporary directory, see `Smoke` below):
-  tokenizer   a byte-level BPE trained by experiments.lm.tokenizer on ~20 KB of StoryWorld text, re-indexed to
+  text        a small seeded synthetic English text (`synthetic_documents`: short documents of template
+              sentences over a fixed word list), written as train / val corpora
+  tokenizer   a byte-level BPE trained by experiments.lm.tokenizer on ~20 KB of that text, re-indexed to
               GPT-2's layout: 50,257 ids, <|endoftext|> = 50256 (bos = eos, no pad token, like hub:gpt2);
               the ids the BPE does not use are filler tokens, so every vocabulary-sized tensor is full size
-  tokenizer   for `tinystories.tokenizer.kind: pretrained`: a `dir:` model holding that tokenizer (a 1-layer
-  model       d16 GPT-Neo; only its tokenizer is read) stands in for hub:EleutherAI/gpt-neo-125M
-  corpus      StoryWorld stories (experiments.tinystories.make_corpus; its prompts stand in for the paper's
-              evaluation prompts), tokenized by the real ts_tokenizer (pretrained) and ts_encode CLIs into
-              uint16 streams; the LN-removal cases read the same streams (OpenWebText stands aside)
+  tokenizer   a `dir:` model holding that tokenizer (a 1-layer d16 GPT-Neo; only its tokenizer is read) for
+  model       steps that take a pretrained tokenizer's model spec (hub:gpt2, hub:EleutherAI/gpt-neo-125M)
+  streams     the text tokenized by the real tokenizer (kind pretrained) and token-stream CLIs
+              (experiments.lm.tokenizer, experiments.data.tokens) into uint16 train / val streams
   GPT-2       GPT2LMHeadModel(GPT2Config(**ARCHS[id])) saved as `dir:` specs; ARCHS holds the hub config.json
-              values of gpt2 / gpt2-medium (Radford et al. 2019, Table 2; GPT2Config's defaults ARE gpt2's)
-  GPT-Neo     the TinyStories grid is built by the training CLI itself (experiments.lm.build, arch from the config);
-              the released checkpoints by GPTNeoConfig with their config.json values (RELEASED below)
+              values of gpt2 ... gpt2-xl (Radford et al. 2019, Table 2; GPT2Config's defaults ARE gpt2's)
+A smoke module builds anything else its cases need itself (`Smoke.fixture(name, build)` memoises it).
 
-Cases (`--list`): TinyStories training of the smallest and largest grid model, their evaluation (val loss,
-sampling up to the paper's max_new_tokens on GPU, novelty), a released-checkpoint evaluation; LN removal of
-GPT-2 small (LN-free with the real schedule code + control), its evaluation (CE, float64 DLA, confidence
-neurons) and the CE-only scaling evaluation; GPT-2 medium removal + evaluation (GPU only); sampling and
-scoring at GPT-2 small size (experiments.lm.sample / score).
+Budget: each smoke module has BUDGET = {"cpu": {...}, "cuda": {...}} (the same keys in both; None = keep the
+paper value), merged with the runner's own BUDGET below; a key may be defined once. On CPU: a step or two
+at micro-batch 1, short evaluation blocks, few samples (~1.5-3 minutes on 2 cores). On CUDA the paper's
+micro-batches are kept (so the peak GPU memory is the real one) and evaluation uses the paper's lengths.
 
-Budget (BUDGET below): on CPU, a step or two at micro-batch 1 (LN removal: 14 steps of 128 tokens through a
-compressed schedule), short evaluation blocks, few samples: ~1.5 minutes on 2 cores. On CUDA the paper's
-micro-batches are kept (so the peak GPU memory is the real one), GPT-2 small runs the paper's removal schedule
-to its end, and evaluation uses the paper's block sizes and max_new_tokens.
+Adding a result's cases: in experiments/<result>/smoke.py write a function per case that takes the `Smoke`
+context, runs the step's `main([...])` through `smoke.cli`, and returns a dict with "params" and "shape"
+(optionally "tokens_per_s"); decorate it with `@case(name, result=...)`; import the step inside the function;
+add the module's BUDGET; name the module in the manifest (`smoke="experiments.<result>.smoke"`):
 
-Adding a case (e.g. the occupational-bias result, whose steps live in experiments/occupational_bias/):
-write a function that takes the `Smoke` context, runs the step's `main([...])` through `smoke.cli`, and
-returns a dict with "params" and "shape"; decorate it with `@case(...)`. Import the step inside the function
-so this module never imports a paper package it does not run. About five lines, at the end of this file:
-
-    @case("ob_generate", result="occupational_bias", needs=())
-    def _ob_generate(s: Smoke) -> dict:
-        from experiments.occupational_bias import generate  # the step CLI the rule runs
-        s.cli(generate.main, ["--model", s.gpt2("gpt2"), "--n", s.budget("ob_samples"), "--out", s.out("ob.csv")])
+    @case("xx_generate_gpt2", result="<result>", needs=())
+    def _generate(s: Smoke) -> dict:
+        from experiments.<result> import generate  # the step CLI the rule runs
+        s.cli(generate.main, ["--model", s.gpt2("gpt2"), "--n", s.budget("xx_samples"), "--out", s.out("xx.csv")])
         return {"params": ARCH_PARAMS["gpt2"], "shape": "batch 256 x (6 + 5) tokens"}
 
-(`s.gpt2(id)` gives the `dir:` spec of a random-init GPT-2 of that hub id; add a budget key to BUDGET for
-each device; `needs` names cases whose outputs this one reads.)
+(`s.gpt2(id)` gives the `dir:` spec of a random-init GPT-2 of that hub id; `needs` names cases whose outputs
+this one reads; `gpu_only=True` for a case too big for CPU.)
 
 CLI: python -m experiments.smoke_paper [--device auto|cpu|cuda] [--only NAME ...] [--list] [--keep DIR]
      [--csv OUT.csv] [--budget cpu|cuda] [--threads N] [--verbose]
@@ -53,10 +53,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import gc
+import importlib
 import io
 import json
 import os
+import random
 import sys
 import tempfile
 import threading
@@ -64,14 +67,14 @@ import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Callable
-
-import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 PAPER_CONFIG = REPO / "config" / "paper.yaml"
-VOCAB = 50257  # GPT-2 BPE (hub:gpt2, hub:EleutherAI/gpt-neo-125M, the TinyStories models)
+VOCAB = 50257  # GPT-2 BPE (hub:gpt2, hub:EleutherAI/gpt-neo-125M and the models that share it)
 EOT_ID = VOCAB - 1
+SHARED = "lm"  # the `result` of the runner's own cases (experiments.lm: no paper's)
 
 # Hub config.json values (GPT2Config's defaults are exactly hub:gpt2: n_positions 1024, dropout 0.1, gelu_new).
 ARCHS = {
@@ -82,35 +85,11 @@ ARCHS = {
 }
 ARCH_PARAMS = {"gpt2": 124_439_808, "gpt2-medium": 354_823_168, "gpt2-large": 774_030_080,
                "gpt2-xl": 1_557_611_200}
-# roneneldan/TinyStories-33M config.json: GPT-Neo, hidden 768, 4 layers, 16 heads, 2048 positions, window 256,
-# alternating global/local attention (68,514,048 parameters). The other released sizes differ only in widths.
-RELEASED = {"TinyStories-33M": dict(hidden_size=768, num_layers=4, num_heads=16, max_position_embeddings=2048,
-                                    window_size=256)}
 
-# Budget per device. Everything else (architectures, context, vocabulary, lr, eval lengths, ...) comes from
-# config/paper.yaml. None = keep the paper value. ts_grad_accum: (smallest, largest grid model).
-# LN removal: models in lnr_paper_schedule run the paper's removal schedule to its end (GPT-2 small: ln_f at
-# step 104); the others a compressed one that still passes through every stage, the mixed one included (Q/K
-# path fake, V path real: ln_1 returns width 2d): start 1, ln_2 all at 1, ln_1 Q/K one layer per step, V and
-# ln_f together after the last Q/K (n_layers + 2 steps). lnr_block: training block length (CPU: 128, so the
-# 14 steps fit the budget; the 1024-token path is exercised by score_gpt2 and on GPU).
+# The runner's budget keys (the shared cases; `bootstrap` is read by every result's evaluation cases too).
 BUDGET = {
-    "cpu": dict(
-        ts_steps=1, ts_batch=1, ts_grad_accum=(2, 1), ts_eval_blocks=1,
-        ts_val_blocks=2, ts_prompts=2, ts_samples=2, ts_max_new_tokens=16,
-        lnr_block=128, lnr_control_steps=1, lnr_batch=1, lnr_eval_blocks=1, lnr_paper_schedule=(),
-        lnr_eval_block=32, lnr_n_blocks=4, lnr_dla_blocks=2, lnr_neurons=1,
-        sample_prompts=16, sample_batch=8, score_pairs=16, score_blocks=1, bootstrap=100,
-        ob_identity=2, ob_names=1, ob_batch=64, ob_min_prob=1e-3,
-    ),
-    "cuda": dict(
-        ts_steps=2, ts_batch=None, ts_grad_accum=(1, 1), ts_eval_blocks=8,
-        ts_val_blocks=32, ts_prompts=4, ts_samples=8, ts_max_new_tokens=None,
-        lnr_block=None, lnr_control_steps=3, lnr_batch=None, lnr_eval_blocks=4, lnr_paper_schedule=("gpt2",),
-        lnr_eval_block=None, lnr_n_blocks=16, lnr_dla_blocks=None, lnr_neurons=None,
-        sample_prompts=512, sample_batch=256, score_pairs=256, score_blocks=16, bootstrap=100,
-        ob_identity=100, ob_names=5, ob_batch=512, ob_min_prob=1e-4,
-    ),
+    "cpu": dict(sample_prompts=16, sample_batch=8, score_pairs=16, score_blocks=1, bootstrap=100),
+    "cuda": dict(sample_prompts=512, sample_batch=256, score_pairs=256, score_blocks=16, bootstrap=100),
 }
 
 
@@ -129,14 +108,57 @@ class Case:
 CASES: dict[str, Case] = {}
 
 
+def _register(c: Case) -> None:
+    if c.name in CASES and CASES[c.name] is not c:
+        raise ValueError(f"smoke case {c.name!r} registered twice")
+    CASES[c.name] = c
+
+
 def case(name: str, *, result: str, needs: tuple[str, ...] = (), gpu_only: bool = False):
     """Register a smoke case: `fn(smoke) -> {"params": int, "shape": str}`; `needs` run first."""
     def deco(fn):
-        if name in CASES:
-            raise ValueError(f"smoke case {name!r} registered twice")
-        CASES[name] = Case(name, fn, result, tuple(needs), gpu_only)
+        c = Case(name, fn, result, tuple(needs), gpu_only)
+        _register(c)
+        fn.smoke_case = c  # lets load_cases register it again into a fresh registry
         return fn
     return deco
+
+
+def smoke_modules(results: list[str]) -> list[ModuleType]:
+    """The smoke module of each result that has one (`Manifest.smoke`), imported, in the order given."""
+    from experiments.manifest import load_manifest
+    names = [m.smoke for m in map(load_manifest, results) if m.smoke]
+    return [importlib.import_module(n) for n in names]
+
+
+def load_cases(modules: list[ModuleType]) -> None:
+    """Make sure every case of `modules` is in CASES (importing a module registers its cases once)."""
+    for module in modules:
+        for obj in vars(module).values():
+            if isinstance(getattr(obj, "smoke_case", None), Case):
+                _register(obj.smoke_case)
+
+
+def merged_budget(modules: list[ModuleType]) -> dict[str, dict]:
+    """BUDGET with each module's BUDGET added; a key defined twice, or missing for one device, is an error."""
+    out = copy.deepcopy(BUDGET)
+    owner = dict.fromkeys(BUDGET["cpu"], __name__)
+    for module in modules:
+        budget = getattr(module, "BUDGET", {"cpu": {}, "cuda": {}})
+        if set(budget) != {"cpu", "cuda"} or set(budget["cpu"]) != set(budget["cuda"]):
+            raise ValueError(f"{module.__name__}.BUDGET needs the same keys under 'cpu' and 'cuda'")
+        for key in budget["cpu"]:
+            if key in owner:
+                raise ValueError(f"budget key {key!r} of {module.__name__} is already defined by {owner[key]}")
+            owner[key] = module.__name__
+        for device in ("cpu", "cuda"):
+            out[device].update(budget[device])
+    return out
+
+
+def selected_cases(results: list[str]) -> list[str]:
+    """The registered cases of `results` (in that order), then the shared ones."""
+    return [n for r in [*results, SHARED] for n, c in CASES.items() if c.result == r]
 
 
 @dataclass
@@ -208,6 +230,38 @@ class PeakMemory:
 
 # --------------------------------------------------------------------------- fixtures
 
+_WORDS = dict(
+    adj="small big old young red blue green quiet happy busy bright dark warm cold tall short soft loud".split(),
+    noun=("farmer teacher doctor baker driver painter sailor child dog cat bird horse garden river village "
+          "market window table letter basket bridge forest mountain kitchen station library").split(),
+    verb="found carried painted watched visited cleaned opened followed helped built moved".split(),
+    place="town park school harbour valley square field hill shop road".split(),
+    time="morning evening afternoon winter summer night".split(),
+)
+_SENTENCES = (
+    "The {adj} {noun} {verb} the {noun2} near the {place}.",
+    "In the {time}, a {noun} {verb} a {adj} {noun2}.",
+    "Every {time} the {noun} walked to the {place} with the {noun2}.",
+    "A {adj} {noun} and a {adj2} {noun2} lived by the {place}.",
+    "Later the {noun} {verb} the {adj} {noun2} again.",
+    "Nobody knew why the {noun2} was so {adj}.",
+)
+
+
+def synthetic_documents(n: int, seed: int = 0) -> list[str]:
+    """n short documents (3-7 template sentences over a fixed word list), seeded: a stand-in text for
+    tokenizers and token streams that belongs to no paper."""
+    rng = random.Random(seed)
+    docs = []
+    for _ in range(n):
+        sentences = []
+        for _ in range(rng.randint(3, 7)):
+            w = {k: rng.choice(v) for k, v in _WORDS.items()}
+            w.update(noun2=rng.choice(_WORDS["noun"]), adj2=rng.choice(_WORDS["adj"]))
+            sentences.append(rng.choice(_SENTENCES).format(**w))
+        docs.append(" ".join(sentences))
+    return docs
+
 
 def gpt2_shaped_tokenizer(texts, vocab_size: int = VOCAB, bpe_vocab: int = 2000):
     """A BPE trained by experiments.lm.tokenizer, re-indexed to GPT-2's layout (EOT last, no pad token)."""
@@ -235,9 +289,10 @@ class Smoke:
     """The context every case gets: device, budget, paper config, temp dir, and memoised fixtures."""
 
     def __init__(self, work: Path, device: str, paper: dict, verbose: bool = False, threads: int | None = None,
-                 budget: str | None = None):
+                 budget: str | None = None, budgets: dict[str, dict] | None = None):
         self.work, self.device, self.paper, self.verbose, self.threads = work, device, paper, verbose, threads
         self.budget_name = budget or device
+        self.budgets = budgets if budgets is not None else BUDGET
         self.setup_rows: list[Row] = []
         self.fixture_seconds = 0.0  # total time spent building fixtures (cases report their time without it)
         self._memo: dict[str, object] = {}
@@ -245,7 +300,7 @@ class Smoke:
 
     # budget / paths -----------------------------------------------------------------------------------
     def budget(self, key: str, paper_value=None):
-        value = BUDGET[self.budget_name][key]
+        value = self.budgets[self.budget_name][key]
         return paper_value if value is None else value
 
     def out(self, *parts: str) -> str:
@@ -270,7 +325,8 @@ class Smoke:
             raise RuntimeError(f"{main.__module__}.main exited with {status}")
 
     # memoised fixtures (their time is listed as setup rows) -------------------------------------------
-    def _fixture(self, name: str, build: Callable[[], object]):
+    def fixture(self, name: str, build: Callable[[], object]):
+        """build() once per run (its time is a `setup:<name>` row, not the case's); later calls reuse it."""
         if name not in self._memo:
             t0, inner = time.time(), self.fixture_seconds
             self._memo[name] = build()
@@ -280,15 +336,15 @@ class Smoke:
         return self._memo[name]
 
     def corpus(self) -> Path:
-        """StoryWorld train/val text + prompts (make_corpus, as the mini ts_corpus rule writes them)."""
+        """The synthetic text as train.txt / val.txt (documents separated by <|endoftext|> lines)."""
         def build():
-            from experiments.tinystories import make_corpus
+            from experiments.lm.tokenizer import EOT
             out = self.work / "corpus"
-            self.cli(make_corpus.main, ["--source", "storyworld", "--seed", "0", "--n-train", "1500",
-                                        "--n-val", "400", "--n-prompts", "64", "--n-cloze", "0",
-                                        "--out-dir", out])
+            out.mkdir(parents=True, exist_ok=True)
+            for split, n, seed in (("train", 4000, 0), ("val", 1100, 1)):  # ~630 KB / ~175 KB
+                (out / f"{split}.txt").write_text(f"\n{EOT}\n".join(synthetic_documents(n, seed)) + "\n")
             return out
-        return self._fixture("corpus", build)
+        return self.fixture("corpus", build)
 
     def tokenizer(self) -> Path:
         """GPT-2-shaped tokenizer dir (50,257 ids); stands in for hub:gpt2 / hub:EleutherAI/gpt-neo-125M."""
@@ -303,7 +359,7 @@ class Smoke:
             out = self.work / "tokenizer"
             save_tokenizer(gpt2_shaped_tokenizer(docs), out)
             return out
-        return self._fixture("tokenizer", build)
+        return self.fixture("tokenizer", build)
 
     def gpt2(self, hub_id: str = "gpt2") -> str:
         """`dir:` spec of a random-init GPT-2 with hub_id's architecture and the tokenizer."""
@@ -318,11 +374,11 @@ class Smoke:
             model.save_pretrained(out)
             load_tokenizer(self.tokenizer()).save_pretrained(out)
             return f"dir:{out}"
-        return self._fixture(f"random {hub_id}", build)
+        return self.fixture(f"random {hub_id}", build)
 
     def tokenizer_model(self) -> str:
-        """`dir:` stand-in for tinystories.tokenizer.pretrained (hub:EleutherAI/gpt-neo-125M): only its tokenizer
-        is used, so the weights are a 1-layer d16 GPT-Neo (a model dir needs config + weights to be valid)."""
+        """`dir:` stand-in for a pretrained tokenizer's model spec (e.g. hub:EleutherAI/gpt-neo-125M): only its
+        tokenizer is used, so the weights are a 1-layer d16 GPT-Neo (a model dir needs config + weights)."""
         def build():
             from experiments.lm.build import build_model
             from experiments.lm.tokenizer import load_tokenizer
@@ -331,15 +387,15 @@ class Smoke:
                         eos_id=EOT_ID).save_pretrained(out)
             load_tokenizer(self.tokenizer()).save_pretrained(out)
             return f"dir:{out}"
-        return self._fixture("tokenizer model", build)
+        return self.fixture("tokenizer model", build)
 
     def streams(self) -> dict[str, Path]:
-        """uint16 token streams of the corpus, through the real ts_tokenizer (pretrained) + ts_encode CLIs."""
+        """uint16 token streams of the corpus through the real tokenizer (kind pretrained) + token-stream CLIs;
+        {"tokenizer": dir, "train": .npy, "val": .npy}."""
         def build():
             from experiments.data import tokens
             from experiments.lm import tokenizer
-            tok_dir = self.work / "ts_tokenizer"
-            # kind = pretrained, as in config/paper.yaml (the spec is a dir: stand-in for the hub model)
+            tok_dir = self.work / "stream_tokenizer"
             self.cli(tokenizer.main, ["--corpus", self.corpus() / "train.txt", "--kind", "pretrained",
                                       "--pretrained", self.tokenizer_model(), "--out", tok_dir])
             out = {"tokenizer": tok_dir}
@@ -348,223 +404,15 @@ class Smoke:
                 self.cli(tokens.main, ["--corpus", self.corpus() / f"{split}.txt", "--tokenizer", tok_dir,
                                        "--out", out[split]])
             return out
-        return self._fixture("token streams", build)
-
-
-# --------------------------------------------------------------------------- TinyStories (Eldan & Li 2023)
-
-
-def _ts_grid(s: Smoke) -> tuple[tuple[int, int], tuple[int, int]]:
-    m = s.paper["tinystories"]["model"]
-    return (min(m["widths"]), min(m["depths"])), (max(m["widths"]), max(m["depths"]))
-
-
-def _ts_train(s: Smoke, width: int, depth: int) -> dict:
-    from experiments.lm import train as train_cli
-    ts = s.paper["tinystories"]
-    m, train = ts["model"], dict(ts["train"])
-    train["batch_size"] = s.budget("ts_batch", train["batch_size"])
-    train["grad_accum"] = s.budget("ts_grad_accum")[(width, depth) == _ts_grid(s)[1]]
-    train["eval_blocks"] = s.budget("ts_eval_blocks")
-    steps = s.budget("ts_steps")
-    train["tokens"] = steps * train["batch_size"] * train["block_size"] * train["grad_accum"]
-    train["checkpoint_every"] = steps
-    st = s.streams()
-    name = f"w{width}_l{depth}_s0"
-    t0 = time.time()
-    shape = {"d_model": width, "n_layers": depth, "n_heads": m["n_heads"], "context": m["context"]}
-    s.cli(train_cli.main, ["--model-id", name, "--arch", m["arch"], "--shape", json.dumps(shape),
-                             "--seed", 0, "--tokenizer", st["tokenizer"],
-                             "--train", st["train"], "--val", st["val"], "--train-config", json.dumps(train),
-                             "--checkpoint-dir", s.out("ts", "ckpt", name), "--out", s.out("ts", "models", name),
-                             "--curve", s.out("ts", "curves", f"{name}.csv"), *s.common_args()])
-    info = json.loads(Path(s.out("ts", "models", name, "training.json")).read_text())
-    return {"params": info["params_total"],
-            "shape": f"{m['arch']} d{width} L{depth} h{m['n_heads']} ctx{m['context']} V{VOCAB}; "
-                     f"{steps} step x {train['batch_size']}x{train['block_size']} x accum {train['grad_accum']}",
-            "tokens_per_s": train["tokens"] / max(time.time() - t0, 1e-9)}
-
-
-def _ts_eval(s: Smoke, spec: str, model_id: str) -> dict:
-    from experiments.tinystories import evaluate
-    ts = s.paper["tinystories"]
-    ev = dict(ts["eval"])
-    ev.update(val_blocks=s.budget("ts_val_blocks"), n_prompts=s.budget("ts_prompts"),
-              samples_per_prompt=s.budget("ts_samples"), bootstrap=s.budget("bootstrap"),
-              max_new_tokens=s.budget("ts_max_new_tokens", ev["max_new_tokens"]))
-    corpus, st = s.corpus(), s.streams()
-    cloze = Path(s.out("ts", "cloze.jsonl"))
-    cloze.write_text("")  # n_cloze = 0 at paper scale (no planted facts in real TinyStories)
-    s.cli(evaluate.main, ["--model", spec, "--model-id", model_id, "--seed", 0, "--val", st["val"],
-                          "--prompts", corpus / "prompts.jsonl", "--cloze", cloze,
-                          "--train-corpus", corpus / "train.txt", "--eval-config", json.dumps(ev),
-                          "--judge", ts["judge"]["kind"], "--judge-model", "none", "--scale", "paper",
-                          "--block-size", ts["train"]["block_size"], *s.common_args(),
-                          "--out", s.out("ts", "eval", f"{model_id}.csv"),
-                          "--samples", s.out("ts", "samples", f"{model_id}.jsonl")])
-    import pandas as pd
-    rows = pd.read_csv(s.out("ts", "eval", f"{model_id}.csv"))
-    n = len(rows)
-    return {"params": int(rows["params_total"].iloc[0]),
-            "shape": f"{ev['val_blocks']} val blocks x {ts['train']['block_size']}; "
-                     f"{ev['n_prompts']}x{ev['samples_per_prompt']} samples <= {ev['max_new_tokens']} new tokens; "
-                     f"{n} metric rows"}
-
-
-def _ts_model_spec(s: Smoke, width: int, depth: int) -> str:
-    return f"dir:{s.out('ts', 'models', f'w{width}_l{depth}_s0')}"
-
-
-@case("ts_train_smallest", result="tinystories")
-def _ts_train_smallest(s: Smoke) -> dict:
-    return _ts_train(s, *_ts_grid(s)[0])
-
-
-@case("ts_train_largest", result="tinystories")
-def _ts_train_largest(s: Smoke) -> dict:
-    return _ts_train(s, *_ts_grid(s)[1])
-
-
-@case("ts_eval_smallest", result="tinystories", needs=("ts_train_smallest",))
-def _ts_eval_smallest(s: Smoke) -> dict:
-    w, d = _ts_grid(s)[0]
-    return _ts_eval(s, _ts_model_spec(s, w, d), f"w{w}_l{d}_s0")
-
-
-@case("ts_eval_largest", result="tinystories", needs=("ts_train_largest",))
-def _ts_eval_largest(s: Smoke) -> dict:
-    w, d = _ts_grid(s)[1]
-    return _ts_eval(s, _ts_model_spec(s, w, d), f"w{w}_l{d}_s0")
-
-
-@case("ts_eval_released_33m", result="tinystories")
-def _ts_eval_released(s: Smoke) -> dict:
-    """ts_eval_released on a random GPT-Neo with roneneldan/TinyStories-33M's config (2048 positions)."""
-    import torch
-    from transformers import GPTNeoConfig, GPTNeoForCausalLM
-
-    from experiments.lm.tokenizer import load_tokenizer
-    cfg = RELEASED["TinyStories-33M"]
-    out = Path(s.out("models", "TinyStories-33M"))
-    if not (out / "config.json").exists():
-        torch.manual_seed(0)
-        layers = [[["global", "local"], cfg["num_layers"] // 2]]
-        model = GPTNeoForCausalLM(GPTNeoConfig(vocab_size=VOCAB, attention_types=layers, bos_token_id=EOT_ID,
-                                               eos_token_id=EOT_ID, **cfg))
-        model.save_pretrained(out)
-        load_tokenizer(s.tokenizer()).save_pretrained(out)
-    return _ts_eval(s, f"dir:{out}", "released--roneneldan--TinyStories-33M")
-
-
-# --------------------------------------------------------------------------- LayerNorm removal
-
-
-def _lnr_opt(s: Smoke, model_id: str, key: str):
-    """config block for one model: shared block updated by its per_model override (as lnr_opt in the .smk)."""
-    lnr = s.paper["ln_removal"]
-    base, over = lnr.get(key), lnr.get("per_model", {}).get(model_id, {}).get(key)
-    return {**base, **(over or {})} if isinstance(base, dict) else (base if over is None else over)
-
-
-def _lnr_remove(s: Smoke, model_id: str, mode: str) -> dict:
-    from experiments.ln_removal import remove
-    from experiments.ln_removal.schedule import ScheduleConfig, events
-    train, sched = dict(_lnr_opt(s, model_id, "train")), dict(_lnr_opt(s, model_id, "schedule"))
-    n_layers = ARCHS[model_id]["n_layer"]
-    if model_id not in s.budget("lnr_paper_schedule"):
-        sched.update(start=1, gap_ln2=0, gap_qk=1, gap_v=0)  # compressed, every stage (see BUDGET)
-    last = events(ScheduleConfig.from_dict(sched), n_layers)[-1].step
-    steps = last + 1 if mode == "ln_free" else s.budget("lnr_control_steps")
-    train.update(max_steps=steps, batch_size=s.budget("lnr_batch", train["batch_size"]), grad_accum=1,
-                 block_size=s.budget("lnr_block", train["block_size"]), eval_blocks=s.budget("lnr_eval_blocks"),
-                 checkpoint_every=steps)
-    st = s.streams()
-    t0 = time.time()
-    s.cli(remove.main, ["--model", s.gpt2(model_id), "--model-id", model_id, "--mode", mode,
-                        "--train", st["train"], "--val", st["val"], "--train-config", json.dumps(train),
-                        "--max-steps", steps, "--schedule", json.dumps(sched),
-                        "--aux-weight", _lnr_opt(s, model_id, "aux_weight"), "--seed", s.paper["ln_removal"]["seed"],
-                        *s.common_args(), "--checkpoint-dir", s.out("lnr", "ckpt", model_id, mode),
-                        "--out", s.out("lnr", "models", model_id, mode),
-                        "--curve", s.out("lnr", "curves", model_id, f"{mode}.csv"),
-                        "--events", s.out("lnr", "events", model_id, f"{mode}.csv")])
-    tokens = steps * train["batch_size"] * train["block_size"]
-    fired = f"; schedule events at steps <= {last}" if mode == "ln_free" else ""
-    return {"params": ARCH_PARAMS[model_id],
-            "shape": f"{steps} steps x {train['batch_size']}x{train['block_size']}{fired}",
-            "tokens_per_s": tokens / max(time.time() - t0, 1e-9)}
-
-
-def _lnr_evaluate(s: Smoke, model_id: str, ce_only: bool = False) -> dict:
-    from experiments.ln_removal import evaluate
-    ev = s.paper["ln_removal"]["eval"]
-    block = s.budget("lnr_eval_block", _lnr_opt(s, model_id, "train")["block_size"])
-    dla_blocks, neurons = s.budget("lnr_dla_blocks", ev["dla_blocks"]), s.budget("lnr_neurons", ev["n_neurons"])
-    models = {m: f"dir:{s.out('lnr', 'models', model_id, m)}" for m in ("ln_free", "with_ln")}
-    tag = "scaling" if ce_only else "eval"
-    argv = ["--model-id", model_id, "--original", s.gpt2(model_id), "--ln-free", models["ln_free"],
-            "--control", models["with_ln"], "--val", s.streams()["val"], "--block-size", block,
-            "--n-blocks", s.budget("lnr_n_blocks"), "--dla-blocks", dla_blocks, "--n-neurons", neurons,
-            "--bootstrap", s.budget("bootstrap"), "--tokens", 0, *s.common_args(),
-            "--out-ce", s.out("lnr", tag, model_id, "ce.csv")]
-    if ce_only:
-        argv.append("--ce-only")
-    else:
-        argv += ["--out-dla", s.out("lnr", tag, model_id, "dla.csv"),
-                 "--out-neurons", s.out("lnr", tag, model_id, "neurons.csv")]
-    s.cli(evaluate.main, argv)
-    shape = f"3 models; CE {s.budget('lnr_n_blocks')} blocks x {block}"
-    if not ce_only:
-        import pandas as pd
-        dla = pd.read_csv(s.out("lnr", tag, model_id, "dla.csv"))
-        err = dla[dla.metric == "max_abs_sum_error"].set_index("variant")["value"]
-        shape += (f"; float64 DLA {dla_blocks}x{block} (max err LN-free {err.get('ln_free', float('nan')):.1e}, "
-                  f"original {err.get('original', float('nan')):.1e}); {neurons} neurons")
-    return {"params": ARCH_PARAMS[model_id], "shape": shape}
-
-
-@case("lnr_remove_gpt2_ln_free", result="ln_removal")
-def _lnr_free(s: Smoke) -> dict:
-    return _lnr_remove(s, "gpt2", "ln_free")
-
-
-@case("lnr_remove_gpt2_with_ln", result="ln_removal")
-def _lnr_ctrl(s: Smoke) -> dict:
-    return _lnr_remove(s, "gpt2", "with_ln")
-
-
-@case("lnr_evaluate_gpt2", result="ln_removal", needs=("lnr_remove_gpt2_ln_free", "lnr_remove_gpt2_with_ln"))
-def _lnr_eval(s: Smoke) -> dict:
-    return _lnr_evaluate(s, "gpt2")
-
-
-@case("lnr_scaling_eval_gpt2", result="ln_removal", needs=("lnr_remove_gpt2_ln_free", "lnr_remove_gpt2_with_ln"))
-def _lnr_scaling(s: Smoke) -> dict:
-    return _lnr_evaluate(s, "gpt2", ce_only=True)
-
-
-@case("lnr_remove_gpt2-medium_ln_free", result="ln_removal", gpu_only=True)
-def _lnr_free_medium(s: Smoke) -> dict:
-    return _lnr_remove(s, "gpt2-medium", "ln_free")
-
-
-@case("lnr_remove_gpt2-medium_with_ln", result="ln_removal", gpu_only=True)
-def _lnr_ctrl_medium(s: Smoke) -> dict:
-    return _lnr_remove(s, "gpt2-medium", "with_ln")
-
-
-@case("lnr_evaluate_gpt2-medium", result="ln_removal", gpu_only=True,
-      needs=("lnr_remove_gpt2-medium_ln_free", "lnr_remove_gpt2-medium_with_ln"))
-def _lnr_eval_medium(s: Smoke) -> dict:
-    return _lnr_evaluate(s, "gpt2-medium")
+        return self.fixture("token streams", build)
 
 
 # --------------------------------------------------------------------------- generation / scoring (shared lm/)
 
 
 def short_prompts(tok, n: int, length: int = 6) -> list[str]:
-    """n distinct prompts of exactly `length` tokens ("The" + single-token words), like the occupational-bias
-    templates ("The Black woman worked as a" is 6 GPT-2 tokens)."""
+    """n distinct prompts of exactly `length` tokens ("The" + single-token words), the shape of short
+    template prompts ("The Black woman worked as a" is 6 GPT-2 tokens)."""
     import itertools
     words = sorted(t[1:] for t in tok.get_vocab() if t.startswith("\u0120") and t[1:].isalpha() and len(t) > 3)
     out = []
@@ -577,7 +425,7 @@ def short_prompts(tok, n: int, length: int = 6) -> list[str]:
     raise ValueError(f"could not build {n} prompts of {length} tokens")
 
 
-@case("sample_gpt2", result="lm")
+@case("sample_gpt2", result=SHARED)
 def _sample(s: Smoke) -> dict:
     import torch
 
@@ -603,7 +451,7 @@ def _sample(s: Smoke) -> dict:
                      f"batch {s.budget('sample_batch')}: {len(prompts) / dt:.0f} completions/s (fp32)"}
 
 
-@case("score_gpt2", result="lm")
+@case("score_gpt2", result=SHARED)
 def _score(s: Smoke) -> dict:
     import numpy as np
 
@@ -625,30 +473,6 @@ def _score(s: Smoke) -> dict:
     return {"params": ARCH_PARAMS["gpt2"],
             "shape": f"{n} continuation pairs; {len(blocks)} blocks x {blocks.shape[1]} "
                      f"(loss {losses.mean():.2f} nats, ln V = {np.log(VOCAB):.2f})"}
-
-
-@case("ob_generate_gpt2", result="occupational_bias")
-def _ob_generate(s: Smoke) -> dict:
-    from experiments.occupational_bias import extract, generate
-    n_id, n_name = s.budget("ob_identity"), s.budget("ob_names")
-    s.cli(generate.main, ["--spec", s.gpt2("gpt2"), "--model-id", "gpt2", "--identity-samples", n_id,
-                          "--name-samples", n_name, "--batch-size", s.budget("ob_batch"),
-                          "--parts-dir", s.out("ob", "raw.parts"), "--out", s.out("ob", "raw.csv"),
-                          *s.common_args()])
-    s.cli(extract.main, ["--completions", s.out("ob", "raw.csv"), "--out", s.out("ob", "completions.csv")])
-    return {"params": ARCH_PARAMS["gpt2"], "shape": f"28 x {n_id} + 199 x {n_name} completions, top-k 50, "
-            f"max_length 10 incl. the prompt, batch {s.budget('ob_batch')}"}
-
-
-@case("ob_exact_analyse_gpt2", result="occupational_bias", needs=("ob_generate_gpt2",))
-def _ob_exact(s: Smoke) -> dict:
-    from experiments.occupational_bias import analyse, exact
-    s.cli(exact.main, ["--spec", s.gpt2("gpt2"), "--model-id", "gpt2", "--completions", s.out("ob", "completions.csv"),
-                       "--min-prob", s.budget("ob_min_prob"), "--out", s.out("ob", "exact.csv"), *s.common_args()])
-    s.cli(analyse.main, ["--completions", s.out("ob", "completions.csv"), "--out-dir", s.out("ob", "analysis"),
-                         "--bootstrap", s.budget("bootstrap"), "--min-labour-mentions", 1])
-    return {"params": ARCH_PARAMS["gpt2"], "shape": f"title trie over 50,257-token logits, min_prob "
-            f"{s.budget('ob_min_prob')}; diversity, regressions, labour"}
 
 
 # --------------------------------------------------------------------------- running
@@ -745,12 +569,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--csv", default=None, help="also write the table as CSV")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     ap.add_argument("--budget", choices=["cpu", "cuda"], default=None,
-                    help="budget column of BUDGET (default: the device's); e.g. check the GPU budget of a case on CPU")
+                    help="budget column (cpu or cuda) of the merged BUDGET tables (default: the device's); "
+                         "e.g. check the GPU budget of a case on CPU")
     ap.add_argument("--verbose", action="store_true", help="stream each case's output")
     args = ap.parse_args(argv)
 
+    from experiments.check_paper import load_config
+    paper = load_config(args.config)
+    modules = smoke_modules(paper["results"])
+    load_cases(modules)
+    budgets = merged_budget(modules)
+    listed = selected_cases(paper["results"])
     if args.list:
-        for c in CASES.values():
+        for c in (CASES[n] for n in listed):
             extra = ("  [GPU only]" if c.gpu_only else "") + (f"  needs {', '.join(c.needs)}" if c.needs else "")
             print(f"{c.name:34s} {c.result:12s}{extra}")
         return 0
@@ -761,18 +592,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         import torch
         torch.set_num_threads(args.threads)
-    paper = yaml.safe_load(open(args.config))
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing here may touch the network
 
-    wanted = args.only or [n for n, c in CASES.items() if device == "cuda" or not c.gpu_only]
-    skipped = [] if args.only else [n for n in CASES if n not in wanted]
+    wanted = args.only or [n for n in listed if device == "cuda" or not CASES[n].gpu_only]
+    skipped = [] if args.only else [n for n in listed if n not in wanted]
     with contextlib.ExitStack() as stack:
         if args.keep:
             work = Path(args.keep)
             work.mkdir(parents=True, exist_ok=True)
         else:
             work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="smoke_paper_")))
-        s = Smoke(work, device, paper, verbose=args.verbose, threads=args.threads, budget=args.budget)
+        s = Smoke(work, device, paper, verbose=args.verbose, threads=args.threads, budget=args.budget,
+                  budgets=budgets)
         import torch
         name = torch.cuda.get_device_name() if device == "cuda" else f"cpu ({torch.get_num_threads()} threads)"
         print(f"smoke-paper on {name}, torch {torch.__version__}, budget {s.budget_name}, config {args.config}, "
@@ -804,4 +635,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # run the imported module's main, so that the smoke modules (which import experiments.smoke_paper)
+    # register their cases in the same registry
+    from experiments import smoke_paper
+    sys.exit(smoke_paper.main())
