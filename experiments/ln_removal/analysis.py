@@ -3,27 +3,36 @@
 DLA. Components of the final residual R = embed + sum_l attn_out[l] + sum_l mlp_out[l] (GPT-2: token +
 position embedding, each attention block output, each MLP output). The direct effect of component c is
     DE_c = logits(R) - logits(R - c)            (final norm recomputed, as run_analysis.py's "direct effect")
-and the bias term is logits(0) = W_U b_f. When the final norm is affine (LN-free), sum_c DE_c + logits(0)
-equals the logits exactly; with a real LayerNorm it does not. We report max |sum - logits| over positions
-and the whole vocabulary, and per component the NMAE between the cached-scale DLA, W_U((c - mean c) / s * w)
-with s the clean per-token scale, and DE_c (mean |DLA - DE| / mean |DE|). Computed in float64 so the LN-free
-error is at double-precision level.
+and the bias term is logits(0) = W_U b_f. The cached-scale DLA of c is W_U((c - mean c) / s * w), s the clean
+per-token scale of the final norm. Two numbers:
+  - max |sum_c DE_c + logits(0) - logits| over positions and the vocabulary: an IDENTITY for any affine final
+    map (it holds for a 30-step toy as for a converged model), so it is a sanity check of the LN-free export,
+    never a claim;
+  - per component NMAE = sum |DLA_c - DE_c| / sum |DE_c| (run_analysis.py's metric): what carries information,
+    how wrong DLA is in the ORIGINAL model (with LayerNorm the scale moves when c is removed); in the LN-free
+    model it is 0 up to float64 error. Sums are kept per block so a CI can resample blocks.
+One block per float64 forward, so memory is that of one block.
 
 Confidence (entropy) neurons (Stolfo et al. 2024 criterion): last-layer MLP neurons whose output weight has a
 large norm (top quarter) and the largest share of its norm in the unembedding's (effective) null space, the
 span of the right singular vectors of W_U with the smallest `null_frac` of singular values. Each is
 mean-ablated; the total effect on the entropy of the next-token distribution (rerun, final norm recomputed)
 is compared with the direct effect (same residual change, final-norm scale frozen at its clean value).
-With LN the total effect exceeds the direct one (the neuron acts through the norm scale); without LN they
-coincide, so that mechanism is gone.
+A confidence neuron in an LN model acts mainly THROUGH the norm: its total |dH| is a multiple of its direct
+|dH| (amplification = sum |dH_total| / sum |dH_direct| > 1; a generic neuron's change is partly undone by the
+norm, < 1). In an LN-free model total = direct by construction (a sanity check), so the question is whether
+the total effect drops against the control fine-tuned with LN kept (pooled_ratio, CI over blocks).
 """
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from experiments.lm.arch import get_adapter
+from experiments.stats import ratio_ci
 
 
 def _final_ln_parts(norm):
@@ -47,34 +56,65 @@ def norm_scale(norm, x: torch.Tensor) -> torch.Tensor:
     return torch.sqrt(x.var(-1, unbiased=False, keepdim=True) + eps)
 
 
+@dataclass
+class DLAResult:
+    """dla_check's output. Per block b and component c: err_sum[b, c] = sum over positions and the vocabulary
+    of |DLA - DE|, de_sum[b, c] = sum of |DE| (so NMAE_c = err_sum[:, c].sum() / de_sum[:, c].sum(), and a
+    bootstrap over blocks resamples rows)."""
+
+    max_abs_sum_error: float  # max |sum_c DE_c + logits(0) - logits| (the identity; a sanity check)
+    components: list[str]
+    err_sum: np.ndarray  # (B, C)
+    de_sum: np.ndarray  # (B, C)
+    n_per_block: int  # positions x vocabulary entries summed per block
+    reconstruction_error: float  # max |sum of components - final residual| (a sanity check of the cache)
+
+    def rows(self) -> list[dict]:
+        """Per component: NMAE of the cached-scale DLA against the direct effect, and mean |DE|."""
+        err, de = self.err_sum.sum(0), self.de_sum.sum(0)
+        n = self.n_per_block * len(self.err_sum)
+        return [dict(component=c, nmae_dla_vs_de=float(err[i] / max(de[i], 1e-300)), mean_abs_de=float(de[i] / n))
+                for i, c in enumerate(self.components)]
+
+
+def mean_component_nmae(err_sum: np.ndarray, de_sum: np.ndarray, axis=None):
+    """Mean over components of NMAE_c = sum_b err_sum[b, c] / sum_b de_sum[b, c]. With `axis` (bootstrap use):
+    err_sum / de_sum are (n_boot, B, C) stacks of resampled blocks and the result is (n_boot,)."""
+    err, de = np.asarray(err_sum), np.asarray(de_sum)
+    nmae = err.sum(-2) / np.maximum(de.sum(-2), 1e-300)
+    return nmae.mean(-1)
+
+
 @torch.no_grad()
-def dla_check(model, ids: torch.Tensor) -> tuple[float, list[dict]]:
-    """(max |sum of direct effects + bias term - logits|, per-component rows) on `ids` (B, T), float64."""
+def dla_check(model, ids: torch.Tensor) -> DLAResult:
+    """DLA against direct effects on `ids` (B, T), one block per float64 forward (memory of one block)."""
     m = copy.deepcopy(model).double().eval()
     ad = get_adapter(m)
     L = ad.n_layers
-    logits, cache = ad.run_with_cache(ids, names={"resid_pre", "attn_out", "mlp_out"})
-    comps = [("embed", cache["resid_pre"][0])]
-    for layer in range(L):
-        comps += [(f"attn.{layer}", cache["attn_out"][layer]), (f"mlp.{layer}", cache["mlp_out"][layer])]
-    R = cache["resid_pre"][L]
-    norm = get_adapter(m).norms()[-1].module
-    full = ad.unembed(ad.final_norm(R))
-    total = ad.unembed(ad.final_norm(torch.zeros_like(R)))
-    scale = norm_scale(norm, R)
+    norm = ad.norms()[-1].module
     weight, _, _ = _final_ln_parts(norm)
-    rows = []
-    for name, c in comps:
-        de = full - ad.unembed(ad.final_norm(R - c))
-        total = total + de
-        centred = (c - c.mean(-1, keepdim=True)) / scale
-        dla = (centred * weight if weight is not None else centred) @ ad.model.get_output_embeddings().weight.T
-        rows.append(dict(component=name, nmae_dla_vs_de=float((dla - de).abs().mean() / de.abs().mean().clamp_min(1e-30)),
-                         mean_abs_de=float(de.abs().mean())))
-    err = float((total - logits).abs().max())
-    recon = float((sum(c for _, c in comps) - R).abs().max())
-    rows.append(dict(component="residual_reconstruction", nmae_dla_vs_de=float("nan"), mean_abs_de=recon))
-    return err, rows
+    w_u = ad.model.get_output_embeddings().weight
+    names = ["embed"] + [f"{kind}.{layer}" for layer in range(L) for kind in ("attn", "mlp")]
+    err_sum, de_sum = np.zeros((len(ids), len(names))), np.zeros((len(ids), len(names)))
+    max_err = recon = 0.0
+    for b in range(len(ids)):
+        logits, cache = ad.run_with_cache(ids[b:b + 1], names={"resid_pre", "attn_out", "mlp_out"})
+        comps = [cache["resid_pre"][0]]
+        for layer in range(L):
+            comps += [cache["attn_out"][layer], cache["mlp_out"][layer]]
+        R = cache["resid_pre"][L]
+        full = ad.unembed(ad.final_norm(R))
+        total = ad.unembed(ad.final_norm(torch.zeros_like(R)))
+        scale = norm_scale(norm, R)
+        for i, c in enumerate(comps):
+            de = full - ad.unembed(ad.final_norm(R - c))
+            total = total + de
+            centred = (c - c.mean(-1, keepdim=True)) / scale
+            dla = (centred * weight if weight is not None else centred) @ w_u.T
+            err_sum[b, i], de_sum[b, i] = float((dla - de).abs().sum()), float(de.abs().sum())
+        max_err = max(max_err, float((total - logits).abs().max()))
+        recon = max(recon, float((sum(comps) - R).abs().max()))
+    return DLAResult(max_err, names, err_sum, de_sum, int(ids.shape[1] * w_u.shape[0]), recon)
 
 
 def pick_entropy_neurons(model, k: int = 3, null_frac: float = 0.1) -> list[dict]:
@@ -101,47 +141,63 @@ def _entropy(logits: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def ablate_neurons(model, ids: torch.Tensor, neurons: list[int]) -> list[dict]:
-    """Per neuron: mean |dH| total (rerun) and direct (frozen final-norm scale), mean |dloss| total; per-token
-    arrays _per_token_total/_direct (|dH|) and _per_token_ln = |dH_total - dH_direct| (the part through the norm)."""
+    """Mean-ablate each neuron of the last MLP layer (its mean activation over `ids`), one block per float64
+    forward. Per neuron, arrays of shape (B, T) (block, position): `total` = |dH| with the final norm
+    recomputed (rerun), `direct` = |dH| with the final-norm scale frozen at its clean value, `via_norm` =
+    |dH_total - dH_direct| (the part that goes through the norm's scale), `dloss` = |d next-token loss|
+    (position T-1 has no target: 0); and the mean activation used."""
     m = copy.deepcopy(model).double().eval()
     ad = get_adapter(m)
     last = ad.n_layers - 1
-    logits, cache = ad.run_with_cache(ids, names={"resid_pre", "mlp_post"})
-    act = cache["mlp_post"][last]  # (B, T, d_mlp)
-    R = cache["resid_pre"][ad.n_layers]
     norm = ad.norms()[-1].module
-    scale = norm_scale(norm, R)
-    h0 = _entropy(logits)
-    tgt = ids[:, 1:]
+    w_out = ad.value_vectors(last)
+    clean = []
+    for b in range(len(ids)):
+        logits, cache = ad.run_with_cache(ids[b:b + 1], names={"resid_pre", "mlp_post"})
+        clean.append((logits, cache["mlp_post"][last], cache["resid_pre"][ad.n_layers]))
+    means = {n: float(torch.cat([a[..., n].flatten() for _, a, _ in clean]).mean()) for n in neurons}
 
-    def nll(lg):
+    def nll(lg, tgt):
         return -lg[:, :-1].log_softmax(-1).gather(-1, tgt[..., None])[..., 0]
 
-    loss0 = nll(logits)
-    w_out = ad.value_vectors(last)
     rows = []
     for n in neurons:
-        mean = act[..., n].mean()
-
-        def hook(module, args):
-            x = args[0].clone()
-            x[..., n] = mean
-            return (x,)
-
-        handle = ad.mlp_out_proj(last).register_forward_pre_hook(hook)
-        try:
-            abl = m(input_ids=ids).logits
-        finally:
-            handle.remove()
-        R_abl = R + (mean - act[..., n])[..., None] * w_out[n]
-        direct = ad.unembed(norm_with_scale(norm, R_abl, scale))
-        s_total, s_direct = _entropy(abl) - h0, _entropy(direct) - h0
-        d_total, d_direct = s_total.abs(), s_direct.abs()
-        rows.append(dict(neuron=int(n), mean_abs_dentropy_total=float(d_total.mean()),
-                         mean_abs_dentropy_direct=float(d_direct.mean()),
-                         mean_abs_dloss_total=float((nll(abl) - loss0).abs().mean()),
-                         mean_activation=float(mean), _per_token_total=d_total.flatten().numpy(),
-                         _per_token_direct=d_direct.flatten().numpy(),
-                         _per_token_ln=(s_total - s_direct).abs().flatten().numpy()))
+        out = {k: np.zeros(ids.shape) for k in ("total", "direct", "via_norm", "dloss")}
+        for b, (logits, act, R) in enumerate(clean):
+            abl = _ablated_logits(m, ad, last, ids[b:b + 1], n, means[n])
+            R_abl = R + (means[n] - act[..., n])[..., None] * w_out[n]
+            direct = ad.unembed(norm_with_scale(norm, R_abl, norm_scale(norm, R)))
+            h0 = _entropy(logits)
+            s_total, s_direct = _entropy(abl) - h0, _entropy(direct) - h0
+            tgt = ids[b:b + 1, 1:]
+            out["total"][b] = s_total.abs()[0].cpu().numpy()
+            out["direct"][b] = s_direct.abs()[0].cpu().numpy()
+            out["via_norm"][b] = (s_total - s_direct).abs()[0].cpu().numpy()
+            out["dloss"][b, :-1] = (nll(abl, tgt) - nll(logits, tgt)).abs()[0].cpu().numpy()
+        rows.append(dict(neuron=int(n), mean_activation=means[n], **out))
     return rows
 
+
+def _ablated_logits(m, ad, layer: int, ids: torch.Tensor, neuron: int, value: float) -> torch.Tensor:
+    """Logits with MLP hidden unit `neuron` of `layer` set to `value` (the one raw hook of this module: a
+    forward pre-hook on the MLP output projection, removed before returning)."""
+
+    def hook(module, args):
+        x = args[0].clone()
+        x[..., neuron] = value
+        return (x,)
+
+    handle = ad.mlp_out_proj(layer).register_forward_pre_hook(hook)
+    try:
+        return m(input_ids=ids).logits
+    finally:
+        handle.remove()
+
+
+def pooled_ratio(num: np.ndarray, den: np.ndarray, n_boot: int) -> tuple[float, tuple[float, float], int]:
+    """sum(num) / sum(den) over neurons and positions, CI by resampling BLOCKS (the units): num, den are
+    (neurons, B, T) or (B, T) arrays; returns (ratio, ci, number of blocks)."""
+    num_b = np.asarray(num).reshape(-1, *np.shape(num)[-2:]).sum(axis=(0, 2))
+    den_b = np.asarray(den).reshape(-1, *np.shape(den)[-2:]).sum(axis=(0, 2))
+    value, ci = ratio_ci(num_b, den_b, n_boot=n_boot)
+    return value, ci, len(num_b)

@@ -1,63 +1,188 @@
 """LayerNorm removal (Heimersheim 2409.13710; Baroni et al. 2507.02559): the papers' statements and tests.
 
-Sources as tagged in ../shared/papers/tinystories_ln.md section B: "paper" = abstract / model cards / code
-read; "secondary" = the author's blog table; derived numbers ([I] in the notes) are "secondary" too. At mini
-scale the tiny TinyStories-sweep GPT-2s stand in for GPT-2: the mechanism claims (DLA exact, confidence
-neurons switched off, small CE cost) are tested on them; the size-specific numbers are not_testable_at_scale.
+Sources (../shared/papers/tinystories_ln.md part B): Heimersheim's own blog table and Baroni et al.'s model
+cards / repository are the authors' own (`paper`); numbers the notes derive from them ([I]) say so in
+`source`. At mini scale the TinyStories-sweep GPT-2s stand in for GPT-2. The base models come from that sweep;
+this result varies the fine-tuning seed (section `seed`) and, through `with_seed`, the base model's seed.
+
+Each verdict is a plain function below (unit-tested with a holds and a fails input, and with the papers' own
+numbers where the notes have them); `evaluate_claims` only pulls the numbers out of the CSVs. Checks that hold
+by construction (the DLA sum identity of any affine final map, the LN-free model having no path through the
+norm) are sanity checks, not claims.
 
 CLI: python -m experiments.ln_removal.claims --ce ce.csv --dla dla.csv --neurons neurons.csv \
-        --scaling-fit scaling_fit.csv --thresholds '{"max_delta_ce_nats": 0.05, ...}' --scale mini \
+        --scaling-fit scaling_fit.csv --thresholds '{"max_rel_delta_ce": 0.03, ...}' --scale mini \
         --out claims.csv --sanity sanity.csv --section report_section.md
 """
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
+from scipy import stats as st
 
-from experiments.report.claims import ClaimsOutput, ClaimSpec, claims_main, holds
+from experiments.report.claims import ClaimsOutput, ClaimSpec, Decision, SanitySpec, claims_main, holds, reproduced_if
 
 R = "ln_removal"
+
+# The papers' own CE numbers (notes B3 [R]): (CE LN-free, CE of the reference fine-tuned with LN kept).
+HEIMERSHEIM_OWT = (3.014, 2.989)  # blog table, GPT-2 small, OpenWebText; 500M tokens, another protocol
+BARONI_OWT = {  # model cards (README table), OWT val, LN-free vs vanilla, the *_aux schedules this pipeline runs
+    "gpt2": (3.0797, 3.0126, 300), "gpt2-medium": (2.7642, 2.7390, 500),
+    "gpt2-large": (2.6384, 2.6240, 600), "gpt2-xl": (2.5052, 2.4799, 800),
+}
+BARONI_EVAL_BLOCKS = 4400  # OWT val 4.5M tokens in 1024-token chunks (pile_eval.py), the papers' n
+# Fine-tuning tokens of the released *_aux runs (configs [R]; tokens = steps x tokens/step [I]) per size (params)
+BARONI_BUDGETS = {124e6: 157e6, 355e6: 259e6, 774e6: 310e6, 1.56e9: 413e6}
+
+
+def _rel(d: tuple[float, float]) -> str:
+    return f"{d[0] - d[1]:+.4f} nats = {(d[0] - d[1]) / d[1]:+.2%} of {d[1]}"
+
+
 CE_SMALL = ClaimSpec(
     R, "small_ce_cost", "LayerNorm can be removed from a trained GPT-2 by fine-tuning at a small cross-entropy cost "
-    "relative to a control fine-tuned with LN kept.", "Heimersheim 2409.13710 blog table (GPT-2 small, OWT)",
-    "secondary", "+0.025 nats (3.014 vs 2.989 FT-with-LN; original 3.095); abstract: 'only -0.05 CE'",
-    "ΔCE = CE(LN-free) - CE(control, same steps, LN kept), paired bootstrap over held-out blocks; reproduced when "
-    "the CI upper bound < max_delta_ce_nats")
-CE_XL = ClaimSpec(
-    R, "xl_ce_cost", "GPT-2 XL without LayerNorm loses only ~0.03 nats of cross-entropy.",
-    "Baroni 2507.02559 abstract + model card", "paper",
-    "+0.03 (abstract) = +0.0253 OWT val (2.5052 vs 2.4799 vanilla) and Pile-filtered (2.3992 vs 2.3739 orig)",
-    "paper scale only: ΔCE vs the vanilla control on held-out OWT for gpt2-xl, reproduced when CI upper < 0.05")
+    "relative to a control fine-tuned for the same steps with LN kept.",
+    "Baroni 2507.02559 model cards, OWT val, LN-free vs vanilla (gpt2_aux, the protocol run here); Heimersheim "
+    "blog table (other protocol) beside it", "paper",
+    f"small: {_rel(BARONI_OWT['gpt2'][:2])} (Baroni gpt2_aux, 300 steps); Heimersheim {_rel(HEIMERSHEIM_OWT)} "
+    "vs FT-with-LN",
+    "relative ΔCE = [CE(LN-free) - CE(control)] / CE(control) on held-out blocks, paired bootstrap CI over blocks "
+    "(control CE taken as fixed): reproduced when the CI upper bound < max_rel_delta_ce",
+    min_n=30, n_unit="held-out blocks")
+CE_XL = dataclasses.replace(
+    CE_SMALL, claim_id="xl_ce_cost", claim="GPT-2 XL without LayerNorm loses only ~0.03 nats of cross-entropy.",
+    source="Baroni 2507.02559 abstract ('+0.03') = model card, OWT val, LN-free vs vanilla", 
+    paper_value=f"{_rel(BARONI_OWT['gpt2-xl'][:2])} (gpt2-xl_aux, 800 steps)",
+    test="paper scale with gpt2-xl only; the small_ce_cost rule on the XL model")
 DLA = ClaimSpec(
-    R, "dla_exact", "In the LN-free model direct logit attribution is exact: per-component direct effects sum to the "
-    "logit; with LayerNorm they do not.", "Baroni 2507.02559 abstract", "paper", "exact (by construction)",
-    "max |Σ_c [logit(R) - logit(R - c)] + W_U b_f - logit| in float64 over held-out positions and the vocabulary: "
-    "reproduced when LN-free < dla_exact_tol and original > dla_inexact_min")
+    R, "dla_exact", "Direct logit attribution with the cached final-norm scale misstates the components' direct "
+    "effects in the original LN model, and equals them (is exact) in the LN-free model.",
+    "Baroni 2507.02559 abstract; mech_interp/attention_head_attribution/run_analysis.py (NMAE metric)", "paper",
+    "LN-free: exact (by construction); original: approximate (the paper's NMAE values were not read)",
+    "per-component NMAE = Σ|DLA_c - DE_c| / Σ|DE_c| (DE_c: final norm recomputed without c), mean over components "
+    "(embeddings, each attention block, each MLP), float64, CI resampling held-out blocks: reproduced when the "
+    "original's CI lower bound > dla_orig_nmae_min and the LN-free value < dla_free_nmae_tol; an original whose "
+    "DLA is already accurate is not_reproduced (the paper's contrast does not exist in that model)",
+    min_n=8, n_unit="held-out blocks")
 NEURONS = ClaimSpec(
-    R, "confidence_neurons_inactive", "Confidence (entropy) neurons stop acting through the final norm in LN-free "
-    "models.", "Baroni 2507.02559 abstract; mech_interp/entropy_neurons/ablate_all_models.py", "paper",
-    "inactive in LN-free models (GPT-2 small neurons 584, 2123, 2870)",
-    "last-layer neurons picked by the Stolfo criterion in the original model, mean-ablated; effect on entropy through "
-    "the final norm = mean |ΔH_total - ΔH_direct|: reproduced when it is > 0 (CI) in the original, its share of "
-    "the total effect is < neuron_share_tol in the LN-free model and the LN-free total effect is smaller; "
-    "not_testable_at_scale when the original neurons' mean |ΔH_total| < min_entropy_effect_nats (no real confidence "
-    "neurons); our_value = LN-free via-norm share (mean over neurons)")
+    R, "confidence_neurons_inactive", "Confidence (entropy) neurons, which in the original model act on the "
+    "entropy through the final norm, are inactive in the LN-free model: their total entropy effect drops.",
+    "Baroni 2507.02559 abstract; mech_interp/entropy_neurons/ablate_all_models.py", "paper",
+    "inactive in LN-free models (GPT-2 small neurons 584, 2123, 2870; effect sizes not read)",
+    "last-layer neurons picked by the Stolfo criterion in the original, mean-ablated, pooled: (premise) in the "
+    "original the total entropy effect is a multiple of the direct one, amplification Σ|ΔH_total| / Σ|ΔH_direct| "
+    "with CI lower bound > min_norm_amplification, else not_testable_at_scale (no confidence neurons to switch "
+    "off); then reproduced when Σ|ΔH_total(LN-free)| / Σ|ΔH_total(control)| has CI upper bound < "
+    "max_total_ratio. CIs resample held-out blocks",
+    min_n=8, n_unit="held-out blocks")
 SCALING = ClaimSpec(
     R, "sublinear_data", "The fine-tuning data needed to remove LN grows sublinearly with model size.",
-    "Baroni configs (157M/259M/310M/413M tokens for 124M..1.56B params)", "secondary",
-    "log-log slope ~0.37 (derived from configs, not the paper's own fit)",
-    "not tested as stated at mini (2 tiny sizes); our_value = exploratory slope of log ΔCE (vs the same-steps "
-    "control) on log fine-tuning tokens, mean over models")
+    "Baroni repo config.py @a15a638: *_aux budgets 157M/259M/310M/413M tokens for 124M..1.56B params; the slope "
+    "0.37 is derived from these budgets by the notes [I], not the paper's own fit", "paper",
+    "log-log slope of tokens on params ~0.37 (from the budgets)",
+    "per model size, tokens needed = the smallest fine-tuning budget tried whose relative ΔCE meets the "
+    "small_ce_cost target (a size counts only when a smaller budget tried missed it; otherwise the number is an "
+    "upper bound); OLS slope of log tokens on log non-embedding params with a t CI: reproduced when the CI upper "
+    "bound < 1",
+    min_n=3, n_unit="model sizes with uncensored tokens-to-target")
 PAPER_EVALS = ClaimSpec(
     R, "pile_hellaswag", "LN-free GPT-2 keeps The Pile CE and HellaSwag accuracy close to the original.",
-    "Heimersheim blog table; Baroni model cards", "secondary",
+    "Heimersheim blog table; Baroni model cards", "paper",
     "Pile +0.046 (small, Heimersheim); HellaSwag 29.54% vs 29.82%; XL unfiltered Pile mean 130.2 (rare tokens)",
-    "paper scale only (The Pile and HellaSwag are not available offline)")
+    "not implemented: The Pile and HellaSwag evaluations (not available offline)")
 SMOLLM = ClaimSpec(
     R, "rmsnorm_smollm2", "RMSNorm removal works on a real pretrained Llama-architecture LM (SmolLM2-135M).",
     "issue text (mini option)", "extension", "not a paper claim; optional extension",
     "not run: SmolLM2-135M fine-tuning (and the Llama attention split) is out of the 2-core mini budget, and the "
     "removal code implements the GPT-2 c_attn split only")
+
+DLA_SUM = SanitySpec(
+    R, "dla_sum_identity", "In the LN-free model the components' direct effects plus the bias term sum to the "
+    "logits.", "< sanity_float_tol",
+    "an identity of any affine final map (it holds after 30 fine-tuning steps as after convergence); float64 "
+    "max |Σ_c DE_c + W_U b_f - logit|. A failure means the export or the schedule left a real norm in place")
+NO_NORM_PATH = SanitySpec(
+    R, "neurons_no_norm_path", "In the LN-free model no part of a neuron's entropy effect goes through the final "
+    "norm.", "< sanity_float_tol",
+    "Σ|ΔH_total - ΔH_direct| / Σ|ΔH_total| over the picked neurons: 0 by construction once ln_f is affine")
+
+
+# --------------------------------------------------------------------------- verdict rules
+
+
+def small_ce_cost(delta: float, ci: tuple[float, float] | None, ce_control: float, n_blocks: int | None,
+                  max_rel: float, spec: ClaimSpec = CE_SMALL) -> Decision:
+    """Relative ΔCE (LN-free vs the same-steps control) below max_rel, CI upper bound decides."""
+    if gate := spec.gate(n_blocks):
+        return gate
+    rel = delta / ce_control
+    rel_ci = None if ci is None else (ci[0] / ce_control, ci[1] / ce_control)
+    ok = holds(*(rel_ci or (None, None)), rel, below=max_rel)
+    ci_txt = "" if ci is None else f" [{ci[0]:+.4f}, {ci[1]:+.4f}]"
+    return Decision(reproduced_if(ok), rel, rel_ci, n_blocks,
+                    f"ΔCE {delta:+.4f}{ci_txt} nats vs control CE {ce_control:.4f}; target < {max_rel:.1%} of the "
+                    "control's CE")
+
+
+def dla_exact(orig_nmae: float, orig_ci: tuple[float, float] | None, free_nmae: float, n_blocks: int | None,
+              orig_min: float, free_tol: float) -> Decision:
+    """DLA inexact in the original (NMAE CI above orig_min) and exact in the LN-free model (< free_tol)."""
+    if gate := DLA.gate(n_blocks):
+        return gate
+    inexact = holds(*(orig_ci or (None, None)), orig_nmae, above=orig_min)
+    exact = free_nmae < free_tol
+    why = ("" if inexact else f"; the original's DLA is not shown to be inexact (NMAE CI not above {orig_min})") + \
+          ("" if exact else f"; the LN-free DLA is not exact (NMAE {free_nmae:.2g} >= {free_tol:g})")
+    return Decision(reproduced_if(inexact and exact), orig_nmae, orig_ci, n_blocks,
+                    f"mean per-component NMAE original {orig_nmae:.3g}, LN-free {free_nmae:.2g}{why}")
+
+
+def confidence_neurons(amplification: float, amp_ci: tuple[float, float] | None, total_ratio: float,
+                       ratio_ci: tuple[float, float] | None, n_blocks: int | None, min_amplification: float,
+                       max_total_ratio: float) -> Decision:
+    """Premise: the picked neurons act through the norm in the original (amplification CI above the minimum),
+    else not testable; claim: the LN-free total effect is below max_total_ratio of the control's."""
+    if gate := NEURONS.gate(n_blocks):
+        return gate
+    amp_txt = f"amplification Σ|ΔH_total|/Σ|ΔH_direct| in the original {amplification:.3g}" + (
+        f" [{amp_ci[0]:.3g}, {amp_ci[1]:.3g}]" if amp_ci else "")
+    if not holds(*(amp_ci or (None, None)), amplification, above=min_amplification):
+        return Decision("not_testable_at_scale", total_ratio, ratio_ci, n_blocks,
+                        f"no confidence neurons in the original: {amp_txt}, not above {min_amplification} (the norm "
+                        "does not amplify these neurons' entropy effect, so there is no norm-mediated effect to "
+                        "switch off)")
+    ok = holds(*(ratio_ci or (None, None)), total_ratio, below=max_total_ratio)
+    return Decision(reproduced_if(ok), total_ratio, ratio_ci, n_blocks,
+                    f"{amp_txt}; LN-free total effect / control's {total_ratio:.3g} (target < {max_total_ratio})")
+
+
+def tokens_to_target(points: pd.DataFrame) -> tuple[float | None, bool]:
+    """(tokens, censored) for one model from rows with `tokens` and `meets` (bool): the smallest budget that
+    meets the target; censored when no smaller budget tried missed it (then it is only an upper bound)."""
+    pts = points.sort_values("tokens")
+    ok = pts[pts["meets"]]
+    if ok.empty:
+        return None, True
+    first = float(ok["tokens"].iloc[0])
+    return first, not bool((~pts["meets"] & (pts["tokens"] < first)).any())
+
+
+def sublinear_data(params: list[float], tokens: list[float]) -> Decision:
+    """Slope of log tokens-needed on log params over the sizes given (uncensored ones only)."""
+    n = len(params)
+    if gate := SCALING.gate(n):
+        return gate
+    x, y = np.log(np.asarray(params, float)), np.log(np.asarray(tokens, float))
+    fit = st.linregress(x, y)
+    half = st.t.ppf(0.975, n - 2) * fit.stderr
+    ci = (float(fit.slope - half), float(fit.slope + half))
+    return Decision(reproduced_if(holds(*ci, float(fit.slope), below=1.0)), float(fit.slope), ci, n,
+                    f"{n} sizes; slope < 1 is sublinear")
+
+
+# --------------------------------------------------------------------------- reading the CSVs
 
 
 def _get(df, **kw):
@@ -67,86 +192,136 @@ def _get(df, **kw):
     return df[m]
 
 
-def evaluate_claims(ce, dla, neurons, fit, th: dict, scale: str) -> list:
-    rows = []
+def _ci(r) -> tuple[float, float] | None:
+    return None if pd.isna(r.ci_low) or pd.isna(r.ci_high) else (float(r.ci_low), float(r.ci_high))
+
+
+def _tol(spec: SanitySpec, th: dict) -> SanitySpec:
+    return dataclasses.replace(spec, expected=f"< {th['sanity_float_tol']:g}")
+
+
+def _is_xl(model: str) -> bool:
+    return "xl" in model.lower()
+
+
+def _ce_spec(spec: ClaimSpec, model: str, scale: str) -> ClaimSpec:
+    """At paper scale the paper value is Baroni's number for that size (the protocol run)."""
+    if scale == "paper" and model in BARONI_OWT:
+        lnf, van, steps = BARONI_OWT[model]
+        return dataclasses.replace(spec, paper_value=f"{_rel((lnf, van))} (Baroni {model}_aux, {steps} steps)")
+    return spec
+
+
+def ce_claim(ce: pd.DataFrame, model: str, th: dict, scale: str):
+    d = _get(ce, model_id=model, variant="ln_free", metric="delta_ce_vs_control_nats")
+    ctrl = _get(ce, model_id=model, variant="with_ln", metric="ce_nats")
+    spec = _ce_spec(CE_XL if _is_xl(model) else CE_SMALL, model, scale)
+    if d.empty or ctrl.empty:
+        return spec.row(spec.not_testable("no LN-free / control CE rows"), scale=scale, model=model)
+    r = d.iloc[0]
+    dec = small_ce_cost(float(r.value), _ci(r), float(ctrl.value.iloc[0]), int(r.n), th["max_rel_delta_ce"], spec)
+    orig = _get(ce, model_id=model, variant="ln_free", metric="delta_ce_vs_original_nats")
+    if len(orig):  # what the control gained from the same fine-tuning is part of the gap: say how much
+        o = orig.iloc[0]
+        gain = float(o.value) - float(r.value)  # CE(control) - CE(original)
+        dec = dataclasses.replace(dec, notes=f"{dec.notes}; LN-free vs original {float(o.value):+.4f} nats, "
+                                              f"control vs original {gain:+.4f}")
+    return spec.row(dec, scale=scale, model=model)
+
+
+def evaluate_claims(ce, dla, neurons, fit, th: dict, scale: str) -> tuple[list, list]:
+    rows, sanity = [], []
     models = sorted(ce.model_id.unique())
     for m in models:
-        d = _get(ce, model_id=m, variant="ln_free", metric="delta_ce_vs_control_nats")
-        if len(d):
-            r = d.iloc[0]
-            ok = holds(r.ci_low, r.ci_high, r.value, below=th["max_delta_ce_nats"])
-            base = _get(ce, model_id=m, variant="with_ln", metric="ce_nats").value.iloc[0]
-            rows.append(CE_SMALL.row(scale=scale, model=m, our_value=float(r.value), ci=(r.ci_low, r.ci_high),
-                                     verdict="reproduced" if ok else "not_reproduced",
-                                     notes=f"control CE {base:.4f} nats; ΔCE/CE = {r.value / base:+.2%}"))
-        e_free = _get(dla, model_id=m, variant="ln_free", metric="max_abs_sum_error").value
-        e_orig = _get(dla, model_id=m, variant="original", metric="max_abs_sum_error").value
-        if len(e_free) and len(e_orig):
-            ok = e_free.iloc[0] < th["dla_exact_tol"] and e_orig.iloc[0] > th["dla_inexact_min"]
-            rows.append(DLA.row(scale=scale, model=m, our_value=float(e_free.iloc[0]),
-                                verdict="reproduced" if ok else "not_reproduced",
-                                notes=f"original model error {e_orig.iloc[0]:.3g}"))
-        nf = _get(neurons, model_id=m, variant="ln_free", metric="ln_mediated_share")
-        no = _get(neurons, model_id=m, variant="original", metric="mean_abs_dentropy_via_norm")
-        if len(nf) and len(no):
-            share = float(nf.value.mean())
-            orig_active = bool((no.ci_low > 0).all())
-            tot_o = _get(neurons, model_id=m, variant="original", metric="mean_abs_dentropy_total").value.mean()
-            tot_f = _get(neurons, model_id=m, variant="ln_free", metric="mean_abs_dentropy_total").value.mean()
-            so = float(_get(neurons, model_id=m, variant="original", metric="ln_mediated_share").value.mean())
-            if tot_o < th["min_entropy_effect_nats"]:
-                verdict = "not_testable_at_scale"  # no confidence neurons worth the name in this model
-            else:
-                ok = orig_active and share < th["neuron_share_tol"] and tot_f < tot_o
-                verdict = "reproduced" if ok else "not_reproduced"
-            rows.append(NEURONS.row(
-                scale=scale, model=m, our_value=share, verdict=verdict,
-                notes=f"neurons {sorted(no.neuron.tolist())}; via-norm share original {so:.3f}, LN-free {share:.2g} "
-                      f"(~0 by construction once ln_f is affine); mean |ΔH_total| original {tot_o:.3g}, LN-free "
-                      f"{tot_f:.3g} nats; minimum for a testable confidence neuron {th['min_entropy_effect_nats']}"))
-    big = any("xl" in m.lower() for m in models)
-    if scale == "paper" and big:
-        d = ce[(ce.metric == "delta_ce_vs_control_nats") & ce.model_id.str.contains("xl", case=False)].iloc[0]
-        ok = holds(d.ci_low, d.ci_high, d.value, below=0.05)
-        rows.append(CE_XL.row(scale=scale, model=d.model_id, our_value=float(d.value), ci=(d.ci_low, d.ci_high),
-                              verdict="reproduced" if ok else "not_reproduced"))
-    else:
-        rows.append(CE_XL.row(scale=scale, model="gpt2-xl", verdict="not_testable_at_scale",
-                              notes="needs GPT-2 XL + OpenWebText (paper scale)"))
-    slope = float(fit.slope.mean()) if len(fit) and fit.slope.notna().any() else None
-    rows.append(SCALING.row(scale=scale, model="+".join(models), our_value=slope, verdict="not_testable_at_scale",
-                            notes="exploratory: ΔCE-vs-tokens slope per model: " + "; ".join(
-                                f"{r.model_id} {r.slope:.3g} ({r.n_points} pts)" for r in fit.itertuples())))
-    rows.append(PAPER_EVALS.row(scale=scale, model="gpt2", verdict="not_testable_at_scale",
-                                notes="The Pile / HellaSwag not available offline"))
-    rows.append(SMOLLM.row(scale=scale, model="SmolLM2-135M", verdict="not_testable_at_scale"))
-    return rows
+        rows.append(ce_claim(ce, m, th, scale))
+
+        mean = _get(dla, model_id=m, component="mean_over_components", metric="nmae_dla_vs_de")
+        o, f = _get(mean, variant="original"), _get(mean, variant="ln_free")
+        if len(o) and len(f):
+            o, f = o.iloc[0], f.iloc[0]
+            c = _get(mean, variant="with_ln")
+            dec = dla_exact(float(o.value), _ci(o), float(f.value), int(o.n), th["dla_orig_nmae_min"],
+                            th["dla_free_nmae_tol"])
+            extra = f"; control (LN kept) {float(c.value.iloc[0]):.3g}" if len(c) else ""
+            rows.append(DLA.row(dataclasses.replace(dec, notes=dec.notes + extra), scale=scale, model=m))
+        err = _get(dla, model_id=m, variant="ln_free", component="all", metric="max_abs_sum_error")
+        if len(err):
+            v = float(err.value.iloc[0])
+            e_orig = _get(dla, model_id=m, variant="original", component="all", metric="max_abs_sum_error").value
+            sanity.append(_tol(DLA_SUM, th).row(scale=scale, model=m, value=v, passed=v < th["sanity_float_tol"],
+                                      notes=f"original (LN) model: {float(e_orig.iloc[0]):.3g}" if len(e_orig) else ""))
+
+        pooled = _get(neurons, model_id=m, neuron=-1)
+        amp = _get(pooled, variant="original", metric="amplification_total_over_direct")
+        ratio = _get(pooled, variant="ln_free", metric="total_ratio_vs_control")
+        if len(amp) and len(ratio):
+            a, r = amp.iloc[0], ratio.iloc[0]
+            dec = confidence_neurons(float(a.value), _ci(a), float(r.value), _ci(r), int(a.n),
+                                     th["min_norm_amplification"], th["max_total_ratio"])
+            picked = sorted(_get(neurons, model_id=m, variant="original").neuron.unique().tolist())
+            ctrl_amp = _get(pooled, variant="with_ln", metric="amplification_total_over_direct").value
+            extra = f"; neurons {[n for n in picked if n >= 0]}" + (
+                f"; control amplification {float(ctrl_amp.iloc[0]):.3g}" if len(ctrl_amp) else "")
+            rows.append(NEURONS.row(dataclasses.replace(dec, notes=dec.notes + extra), scale=scale, model=m))
+        share = _get(pooled, variant="ln_free", metric="ln_mediated_share")
+        if len(share):
+            v = float(share.value.iloc[0])
+            sanity.append(_tol(NO_NORM_PATH, th).row(scale=scale, model=m, value=v, passed=v < th["sanity_float_tol"]))
+
+    if not any(_is_xl(m) for m in models):
+        rows.append(CE_XL.row(CE_XL.not_testable("needs GPT-2 XL + OpenWebText (paper scale, gpt2-xl in models)"),
+                              scale=scale, model="gpt2-xl"))
+    rows.append(scaling_claim(fit, scale, models))
+    rows.append(PAPER_EVALS.row(PAPER_EVALS.not_testable("The Pile / HellaSwag evaluations are not implemented "
+                                                         "(not available offline)"), scale=scale, model="gpt2"))
+    rows.append(SMOLLM.row(SMOLLM.not_testable("not run (see test)"), scale=scale, model="SmolLM2-135M"))
+    return rows, sanity
 
 
-def section(ce, dla, scale: str) -> str:
-    lines = [f"Scale: {scale}. Every LayerNorm of a trained GPT-2-architecture model is replaced by a FakeLayerNorm (centering kept, "
-             "per-token std frozen to an EMA scalar) in the papers' order (ln_2 block by block, ln_1 Q/K, ln_1 V, "
-             "ln_f) while fine-tuning continues; a control is fine-tuned for the same steps with LN kept.", "",
-             "| model | CE original | CE control | CE LN-free | ΔCE vs control [95% CI] | DLA error LN-free / original |",
+def scaling_claim(fit: pd.DataFrame, scale: str, models: list[str]):
+    per = "; ".join(f"{r.model_id} ({int(r.params_non_embedding)} params): "
+                    + ("target not met" if pd.isna(r.tokens_to_target) else
+                       f"{'<= ' if r.censored else ''}{int(r.tokens_to_target)} tokens")
+                    + f" ({int(r.n_budgets)} budgets)" for r in fit.itertuples())
+    ok = fit[fit.tokens_to_target.notna() & ~fit.censored.astype(bool)]
+    dec = sublinear_data(ok.params_non_embedding.tolist(), ok.tokens_to_target.tolist())
+    return SCALING.row(dataclasses.replace(dec, notes=f"{dec.notes}; per size: {per}" if per else dec.notes),
+                       scale=scale, model="+".join(models))
+
+
+def section(ce, dla, scale: str, rows: list) -> str:
+    lines = [f"Scale: {scale}. Every LayerNorm of a trained GPT-2-architecture model is replaced by a FakeLayerNorm "
+             "(centering kept, per-token std frozen to an EMA scalar; ln_1's Q/K and V paths each tracked until "
+             "their own event) in the papers' order (ln_2 block by block, ln_1 Q/K, ln_1 V, ln_f) while "
+             "fine-tuning continues; a control is fine-tuned for the same steps with LN kept.", "",
+             "| model | CE original | CE control | CE LN-free | ΔCE vs control [95% CI] | DLA NMAE original / LN-free |",
              "|---|---|---|---|---|---|"]
     for m in sorted(ce.model_id.unique()):
         def v(variant, metric="ce_nats"):
             d = _get(ce, model_id=m, variant=variant, metric=metric)
             return d.iloc[0] if len(d) else None
         d = v("ln_free", "delta_ce_vs_control_nats")
-        ef = _get(dla, model_id=m, variant="ln_free", metric="max_abs_sum_error").value
-        eo = _get(dla, model_id=m, variant="original", metric="max_abs_sum_error").value
+        mean = _get(dla, model_id=m, component="mean_over_components", metric="nmae_dla_vs_de")
+        eo, ef = _get(mean, variant="original").value, _get(mean, variant="ln_free").value
         cells = [f"{x.value:.4f}" if x is not None else "-" for x in (v("original"), v("with_ln"), v("ln_free"))]
         dcell = f"{d.value:+.4f} [{d.ci_low:+.4f}, {d.ci_high:+.4f}]" if d is not None else "-"
-        ecell = f"{ef.iloc[0]:.2g} / {eo.iloc[0]:.2g}" if len(ef) and len(eo) else "-"
+        ecell = f"{eo.iloc[0]:.3g} / {ef.iloc[0]:.2g}" if len(eo) and len(ef) else "-"
         lines.append(f"| {m} | " + " | ".join(cells) + f" | {dcell} | {ecell} |")
     lines += ["", "### What differs from the paper", ""]
+    ctrl = _get(ce, variant="with_ln", metric="ce_nats").value
+    ctrl_txt = f"{ctrl.min():.2f}-{ctrl.max():.2f}" if len(ctrl) else "-"
     if scale == "mini":
         lines += ["- Models and data: tiny GPT-2s trained by the TinyStories rules on the synthetic StoryWorld corpus "
                   "(the papers: GPT-2 small to XL on OpenWebText); a few hundred fine-tuning steps of 1,024 tokens "
-                  "(the papers: 300-1,000 steps of ~0.5M tokens).",
+                  "(the papers: 300-1,000 steps of ~0.5M tokens). The CE threshold is relative to the control's "
+                  f"CE (here {ctrl_txt} nats; GPT-2's ~3). The base models are not trained to convergence, so the "
+                  "control also gains from the extra fine-tuning; the claims' notes give both gaps.",
                   "- Schedule and sigma follow Baroni et al. (EMA of the batch-mean per-token std while real, frozen "
                   "at the switch; aux loss on ln_f-input std uniformity), with the starts and gaps scaled down."]
+    untested = [r.model for r in rows if r.claim_id == NEURONS.claim_id and r.verdict == "not_testable_at_scale"]
+    if untested:
+        lines.append(f"- No confidence neurons in {', '.join(untested)}: the final norm does not amplify the picked "
+                     "neurons' entropy effect (see the claim's notes), so there is nothing for LN removal to switch off.")
     lines += ["- Not done: the EOT-token special case of the V path; The Pile / HellaSwag evaluations; per-head "
               "(rather than per-attention-block) DLA; SmolLM2 RMSNorm removal.", ""]
     return "\n".join(lines)
@@ -155,8 +330,8 @@ def section(ce, dla, scale: str) -> str:
 def evaluate(args, thresholds: dict) -> ClaimsOutput:
     ce, dla, neurons = pd.read_csv(args.ce), pd.read_csv(args.dla), pd.read_csv(args.neurons)
     fit = pd.read_csv(args.scaling_fit)
-    rows = evaluate_claims(ce, dla, neurons, fit, thresholds, args.scale)
-    return ClaimsOutput(rows, [], section(ce, dla, args.scale))
+    rows, sanity = evaluate_claims(ce, dla, neurons, fit, thresholds, args.scale)
+    return ClaimsOutput(rows, sanity, section(ce, dla, args.scale, rows))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -8,10 +8,15 @@ too (Baroni et al.: the XL LN-free mean blew up on rare tokens).
 Writes (long format):
   --out-ce       model_id, variant, metric in {ce_nats, ce_block_median_nats, ce_block_p99_nats,
                  delta_ce_vs_control_nats, delta_ce_vs_original_nats}, value, ci_low, ci_high, n
-  --out-dla      model_id, variant, component, metric in {max_abs_sum_error, nmae_dla_vs_de, mean_abs_de}, value
+  --out-dla      model_id, variant, component, metric in {max_abs_sum_error, residual_reconstruction_error
+                 (component "all": sanity checks), nmae_dla_vs_de, mean_abs_de (per component; component
+                 "mean_over_components": the mean NMAE with a CI resampling the --dla-blocks blocks)}, value,
+                 ci_low, ci_high, n (blocks)
   --out-neurons  model_id, variant, neuron, metric in {mean_abs_dentropy_total, mean_abs_dentropy_direct,
                  mean_abs_dentropy_via_norm (= mean |dH_total - dH_direct|), ln_mediated_share (= via_norm /
-                 total), mean_abs_dloss_total, w_out_norm, null_share}, value, ci_low, ci_high
+                 total), mean_abs_dloss_total, w_out_norm, null_share}, value, ci_low, ci_high, n; neuron -1
+                 pools the picked neurons: amplification_total_over_direct (per variant), ln_mediated_share,
+                 and for ln_free total_ratio_vs_control / total_ratio_vs_original (CIs resample blocks)
                  (neurons are picked once, in the original model, and the same indices ablated in every variant)
 With --ce-only only --out-ce is written and --control may be omitted (data-scaling runs).
 
@@ -34,7 +39,8 @@ from experiments.lm.devices import pick_device
 from experiments.lm.load import load_model
 from experiments.lm.score import block_losses
 from experiments.stats import bootstrap_ci
-from experiments.ln_removal.analysis import ablate_neurons, dla_check, pick_entropy_neurons
+from experiments.ln_removal.analysis import (ablate_neurons, dla_check, mean_component_nmae,
+                                             pick_entropy_neurons, pooled_ratio)
 
 NAN = float("nan")
 
@@ -103,39 +109,77 @@ def main(argv: list[str] | None = None) -> None:
         return
 
     ids = blocks[: args.dla_blocks].to(device)  # float64 copies of each model on `device`
-    dla = []
-    for variant, m in models.items():
-        err, comp = dla_check(m, ids)
-        dla.append(dict(model_id=args.model_id, variant=variant, component="all", metric="max_abs_sum_error",
-                        value=err))
-        for r in comp:
-            for metric in ("nmae_dla_vs_de", "mean_abs_de"):
-                dla.append(dict(model_id=args.model_id, variant=variant, component=r["component"], metric=metric,
-                                value=r[metric]))
-    dla = pd.DataFrame(dla)
-    atomic_write_csv(dla, args.out_dla, allow_nan=["value"])
-    print(dla[dla.metric == "max_abs_sum_error"].to_string(index=False))
+    dla = pd.DataFrame([r for variant, m in models.items()
+                        for r in dla_rows(args.model_id, variant, dla_check(m, ids), args.bootstrap)])
+    atomic_write_csv(dla, args.out_dla, allow_nan=["value", "ci_low", "ci_high"])
+    print(dla[dla.component.isin(["all", MEAN_COMPONENT])].to_string(index=False))
 
     picked = pick_entropy_neurons(models["original"], k=args.n_neurons)  # same indices in every variant
-    rows = []
-    for variant, m in models.items():
-        for p, r in zip(picked, ablate_neurons(m, ids, [p["neuron"] for p in picked])):
-            base = dict(model_id=args.model_id, variant=variant, neuron=r["neuron"])
-            tot, dirc, via_ln = r["_per_token_total"], r["_per_token_direct"], r["_per_token_ln"]
-            for metric, x in (("mean_abs_dentropy_total", tot), ("mean_abs_dentropy_direct", dirc),
-                              ("mean_abs_dentropy_via_norm", via_ln)):
-                lo, hi = bootstrap_ci(x, n_boot=args.bootstrap)
-                rows.append({**base, "metric": metric, "value": float(x.mean()), "ci_low": lo, "ci_high": hi})
-            share = float(via_ln.mean() / max(tot.mean(), 1e-30))
-            rows.append({**base, "metric": "ln_mediated_share", "value": share, "ci_low": NAN, "ci_high": NAN})
-            rows.append({**base, "metric": "mean_abs_dloss_total", "value": r["mean_abs_dloss_total"],
-                         "ci_low": NAN, "ci_high": NAN})
-            for key in ("w_out_norm", "null_share"):
-                rows.append({**base, "metric": key, "value": p[key] if variant == "original" else NAN,
-                             "ci_low": NAN, "ci_high": NAN})
-    neurons = pd.DataFrame(rows)
+    ablated = {variant: ablate_neurons(m, ids, [p["neuron"] for p in picked]) for variant, m in models.items()}
+    neurons = pd.DataFrame(neuron_rows(args.model_id, picked, ablated, args.bootstrap))
     atomic_write_csv(neurons, args.out_neurons, allow_nan=["value", "ci_low", "ci_high"])
-    print(neurons[neurons.metric.isin(["mean_abs_dentropy_total", "ln_mediated_share"])].to_string(index=False))
+    print(neurons[neurons.neuron == POOLED].to_string(index=False))
+
+
+MEAN_COMPONENT = "mean_over_components"
+POOLED = -1  # neuron id of the rows that pool the picked neurons
+
+
+def dla_rows(model_id: str, variant: str, res, n_boot: int) -> list[dict]:
+    """dla.csv rows of one model variant: the identity and cache checks (sanity), per-component NMAE and
+    mean |DE|, and the mean over components of the NMAE with a CI that resamples blocks."""
+    base = dict(model_id=model_id, variant=variant)
+    rows = [dict(base, component="all", metric="max_abs_sum_error", value=res.max_abs_sum_error),
+            dict(base, component="all", metric="residual_reconstruction_error", value=res.reconstruction_error)]
+    for r in res.rows():
+        rows += [dict(base, component=r["component"], metric=k, value=r[k]) for k in ("nmae_dla_vs_de", "mean_abs_de")]
+
+    def stat(idx, axis=None):
+        idx = np.asarray(idx).astype(int)
+        return mean_component_nmae(res.err_sum[idx], res.de_sum[idx])
+
+    n = len(res.err_sum)
+    lo, hi = bootstrap_ci(np.arange(n), n_boot=n_boot, stat=stat) if n > 1 else (NAN, NAN)
+    rows.append(dict(base, component=MEAN_COMPONENT, metric="nmae_dla_vs_de",
+                     value=float(mean_component_nmae(res.err_sum, res.de_sum)), ci_low=lo, ci_high=hi, n=n))
+    return [{"ci_low": NAN, "ci_high": NAN, "n": n, **r} for r in rows]
+
+
+def neuron_rows(model_id: str, picked: list[dict], ablated: dict[str, list[dict]], n_boot: int) -> list[dict]:
+    """neurons.csv rows: per neuron and variant the mean |dH| total / direct / via the norm (CIs over block
+    means), the via-norm share and |dloss|; pooled over the picked neurons (neuron = -1) the amplification
+    sum |dH_total| / sum |dH_direct| per variant, and for the LN-free model its total effect relative to the
+    control's and the original's (same blocks: paired), CIs resampling blocks."""
+    rows = []
+    for variant, res in ablated.items():
+        for p, r in zip(picked, res):
+            base = dict(model_id=model_id, variant=variant, neuron=r["neuron"])
+            for metric, key in (("mean_abs_dentropy_total", "total"), ("mean_abs_dentropy_direct", "direct"),
+                                ("mean_abs_dentropy_via_norm", "via_norm")):
+                per_block = r[key].mean(1)
+                lo, hi = bootstrap_ci(per_block, n_boot=n_boot) if len(per_block) > 1 else (NAN, NAN)
+                rows.append({**base, "metric": metric, "value": float(r[key].mean()), "ci_low": lo, "ci_high": hi})
+            share = float(r["via_norm"].sum() / max(r["total"].sum(), 1e-300))
+            rows.append({**base, "metric": "ln_mediated_share", "value": share})
+            rows.append({**base, "metric": "mean_abs_dloss_total", "value": float(r["dloss"][:, :-1].mean())})
+            for key in ("w_out_norm", "null_share"):
+                rows.append({**base, "metric": key, "value": p[key] if variant == "original" else NAN})
+    stack = {v: {k: np.stack([r[k] for r in res]) for k in ("total", "direct", "via_norm")}
+             for v, res in ablated.items()}
+    pooled = dict(model_id=model_id, neuron=POOLED)
+    for variant, a in stack.items():
+        value, (lo, hi), n = pooled_ratio(a["total"], a["direct"], n_boot)
+        rows.append({**pooled, "variant": variant, "metric": "amplification_total_over_direct", "value": value,
+                     "ci_low": lo, "ci_high": hi, "n": n})
+        value, (lo, hi), n = pooled_ratio(a["via_norm"], a["total"], n_boot)
+        rows.append({**pooled, "variant": variant, "metric": "ln_mediated_share", "value": value, "ci_low": lo,
+                     "ci_high": hi, "n": n})
+    for ref, metric in (("with_ln", "total_ratio_vs_control"), ("original", "total_ratio_vs_original")):
+        if ref in stack and "ln_free" in stack:
+            value, (lo, hi), n = pooled_ratio(stack["ln_free"]["total"], stack[ref]["total"], n_boot)
+            rows.append({**pooled, "variant": "ln_free", "metric": metric, "value": value, "ci_low": lo,
+                         "ci_high": hi, "n": n})
+    return [{"ci_low": NAN, "ci_high": NAN, "n": len(next(iter(stack.values()))["total"][0]), **r} for r in rows]
 
 
 if __name__ == "__main__":

@@ -3,8 +3,10 @@
     loss_schedule   curves.csv: training CE (aux term excluded) through the removal schedule (LN-free run and the with-LN
                     control) per model, a vertical line at each removal event, shaded removal span
     delta_ce_size   ce.csv: ΔCE (LN-free minus control, and minus original) with 95% CIs vs non-embedding params
-    dla_error       dla.csv: max |sum of direct effects - logit| per model, original / LN-free / control (log y)
-    data_scaling    scaling.csv: ΔCE (vs the same-steps control) vs fine-tuning tokens per model (exploratory)
+    dla_error       dla.csv: DLA error (NMAE vs the direct effect, mean over components, 95% CI) per model,
+                    original / control / LN-free (log y)
+    data_scaling    scaling.csv: relative ΔCE (vs the same-steps control) vs fine-tuning tokens per model, with
+                    the small_ce_cost target
 
 Each function takes (input paths, output png) as declared in manifest.py; the CLI is experiments.report.plot.
 """
@@ -70,17 +72,22 @@ def delta_ce_size(paths: list[str], out: str) -> None:
 
 def dla_error(paths: list[str], out: str) -> None:
     df = pd.read_csv(paths[0])
-    d = df[df.metric == "max_abs_sum_error"]
+    d = df[(df.metric == "nmae_dla_vs_de") & (df.component == "mean_over_components")]
     models = sorted(d.model_id.unique())
     variants = [v for v in ("original", "with_ln", "ln_free") if v in set(d.variant)]
     fig, ax = new_figure(5.5, 3.8)
     width = 0.8 / max(1, len(variants))
     for i, v in enumerate(variants):
-        vals = [float(d[(d.model_id == m) & (d.variant == v)].value.max()) for m in models]
-        ax.bar(np.arange(len(models)) + i * width, np.maximum(vals, 1e-18), width, label=v)
+        g = d[d.variant == v].set_index("model_id").reindex(models)
+        x = np.arange(len(models)) + i * width
+        vals = np.maximum(g.value.to_numpy(float), 1e-18)
+        ax.bar(x, vals, width, label=v)
+        err = np.array([vals - np.maximum(g.ci_low.to_numpy(float), 1e-18),
+                        np.maximum(g.ci_high.to_numpy(float), 1e-18) - vals])
+        ax.errorbar(x, vals, yerr=np.nan_to_num(err), fmt="none", color="k", capsize=3, lw=0.8)
     ax.set_yscale("log")
     ax.set_xticks(np.arange(len(models)) + width * (len(variants) - 1) / 2, models)
-    ax.set_ylabel("max |Σ direct effects + bias − logit| (float64)")
+    ax.set_ylabel("DLA error: NMAE vs direct effect\n(mean over components, 95% CI)")
     ax.legend()
     save_figure(fig, out)
 
@@ -90,12 +97,13 @@ def data_scaling(paths: list[str], out: str) -> None:
     fig, ax = new_figure(5.5, 3.8)
     for i, (m, g) in enumerate(df.groupby("model_id")):
         g = g.sort_values("tokens")
-        ax.errorbar(g.tokens, g.delta_ce_nats, yerr=[g.delta_ce_nats - g.ci_low, g.ci_high - g.delta_ce_nats],
+        lo, hi = g.ci_low / g.ce_control_nats, g.ci_high / g.ce_control_nats
+        ax.errorbar(g.tokens, g.rel_delta_ce, yerr=[g.rel_delta_ce - lo, hi - g.rel_delta_ce],
                     fmt="o-", capsize=3, color=f"C{i}", label=m)
+    ax.axhline(df.target_rel.iloc[0], color="k", ls="--", lw=0.8, label="target (small_ce_cost)")
+    ax.axhline(0, color="k", lw=0.5)
     ax.set_xscale("log")
-    ax.set_yscale("symlog", linthresh=1e-3)
     ax.set_xlabel("fine-tuning tokens")
-    ax.set_ylabel(f"ΔCE vs {df['reference'].iloc[0]} (nats/token)")
-    ax.set_title("exploratory")
+    ax.set_ylabel("ΔCE vs control / CE(control)")
     ax.legend()
     save_figure(fig, out)

@@ -10,7 +10,8 @@ implemented: our mini vocabularies have no separate attention-sink token, and po
 An event fires in `before_step(step)` for step == its configured step (and, defensively, any earlier event
 not yet fired). `state_dict()` lists the fired events; `load_state_dict` (called by train() BEFORE the model
 state dict) re-installs the FakeLayerNorm modules and replays the fired events, so the model's keys match
-and a resumed run continues the schedule exactly; the frozen sigma buffers then come from the model state.
+and a resumed run continues the schedule exactly; the sigma buffers (ln_1: one per path, `sigma` for Q/K and
+`sigma_v` for V) then come from the model state.
 """
 from __future__ import annotations
 
@@ -80,7 +81,7 @@ def install(model: nn.Module, cfg: ScheduleConfig) -> dict[tuple[str, int | None
     for site in adapter.norms():
         module = site.module
         if not isinstance(module, FakeLayerNorm):
-            module = FakeLayerNorm(module, momentum=cfg.momentum, pos0=cfg.pos0)
+            module = FakeLayerNorm(module, momentum=cfg.momentum, pos0=cfg.pos0, two_paths=site.kind == "ln_1")
             adapter.set_norm(site, module)
         fakes[(site.kind, site.layer)] = module
     for layer in range(adapter.n_layers):
@@ -152,17 +153,32 @@ class RemovalSchedule:
             self.fired_at[name] = state.get("fired_at", {}).get(name, by_name[name].step)
 
 
+def fold_v_sigma(conv: nn.Module, ln_1: FakeLayerNorm) -> None:
+    """Fold ln_1's V-path sigma into the V columns of `conv` (c_attn, Conv1D weight (d, 3d)), in place.
+
+    The exported ln_1 computes the Q/K path y = (x - mean x) w / sigma + b; the V path needs
+    (x - mean x) w / sigma_v + b = r (y - b) + b with r = sigma / sigma_v, so V = y (r W_v) + (1 - r) b W_v + b_v.
+    """
+    r = float(ln_1.sigma / ln_1.sigma_v)
+    d = conv.weight.shape[0]
+    with torch.no_grad():
+        w_v = conv.weight[:, 2 * d:]
+        if ln_1.bias is not None:
+            conv.bias[2 * d:] += (1 - r) * (ln_1.bias @ w_v)
+        w_v.mul_(r)
+
+
 def export_ln_free(model: nn.Module, big: float = 1e8) -> nn.Module:
     """Turn a fully-fake model back into a plain GPT2LMHeadModel (LayerNorm eps = big^2, weight*big/sigma).
 
     Returns the same model object, modified in place; it then saves/loads with save_pretrained as usual.
+    ln_1's V-path sigma is folded into c_attn's V columns (fold_v_sigma).
     big = 1e8: the export is affine up to a relative error ~ var / (2 big^2); with 1e6 a random-init GPT-2 small
     (residual variance ~4e4) missed the 1e-6 DLA tolerance (3.5e-6; 1e8 gives 3.5e-10, found by the smoke run).
     """
     adapter = get_adapter(model)
-    for site in adapter.norms():
-        if isinstance(site.module, FakeLayerNorm):
-            adapter.set_norm(site, site.module.to_layernorm(big))
+    ln_1 = {site.layer: site.module for site in adapter.norms()
+            if site.kind == "ln_1" and isinstance(site.module, FakeLayerNorm)}
     from transformers.pytorch_utils import Conv1D
 
     for layer in range(adapter.n_layers):
@@ -171,13 +187,22 @@ def export_ln_free(model: nn.Module, big: float = 1e8) -> nn.Module:
             conv = Conv1D(attn.c_attn.nf, attn.c_attn.d)
             conv.weight, conv.bias = attn.c_attn.weight, attn.c_attn.bias
             attn.c_attn = conv
+        if layer in ln_1 and ln_1[layer].two_paths:
+            if ln_1[layer].mode != "fake" or ln_1[layer].pos0:
+                raise ValueError(f"cannot export ln_1 of layer {layer}: {ln_1[layer].extra_repr()}")
+            fold_v_sigma(attn.c_attn, ln_1[layer])
+    for site in adapter.norms():
+        if isinstance(site.module, FakeLayerNorm):
+            adapter.set_norm(site, site.module.to_layernorm(big))
     model.config.layer_norm_epsilon = big**2
     return model
 
 
 def sigma_table(model: nn.Module) -> list[dict]:
-    return [dict(kind=k, layer=l, sigma=float(f.sigma), sigma_pos0=float(f.sigma_pos0), mode_qk=f.mode_qk,
-                 mode_v=f.mode_v, pos0=f.pos0) for (k, l), f in fake_norms(model).items()]
+    """One row per norm: sigma (Q/K or single path), sigma_v (ln_1's V path; = sigma elsewhere), modes."""
+    return [dict(kind=k, layer=l, sigma=float(f.sigma), sigma_pos0=float(f.sigma_pos0),
+                 sigma_v=float(f.sigma_v if f.two_paths else f.sigma), mode_qk=f.mode_qk, mode_v=f.mode_v,
+                 pos0=f.pos0) for (k, l), f in fake_norms(model).items()]
 
 
 @torch.no_grad()

@@ -174,10 +174,12 @@ rule lnr_scaling:
     output:
         points=f"{LNR_OUT}/scaling.csv",
         fit=f"{LNR_OUT}/scaling_fit.csv",
+    params:
+        target=LNR.get("claims", {}).get("max_rel_delta_ce"),  # the small_ce_cost target (schema default)
     log: "logs/ln_removal/scaling.log"
     benchmark: "logs/benchmarks/ln_removal/scaling.tsv"
     threads: 1
     resources: **CPU_RES
     shell:
         "python -m experiments.ln_removal.scaling --ce {input.main} {input.extra}"
-        " --out {output.points} --fit-out {output.fit} > {log} 2>&1"
+        " --target-rel-delta-ce {params.target} --out {output.points} --fit-out {output.fit} > {log} 2>&1"

@@ -1,11 +1,12 @@
-"""LN removal: FakeLayerNorm algebra, the c_attn split, the schedule, export, DLA exactness."""
+"""LN removal: FakeLayerNorm algebra, the c_attn split, per-path sigmas, the schedule, export, DLA, neurons."""
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
 from experiments.lm.arch import get_adapter, tiny_model
-from experiments.ln_removal.analysis import ablate_neurons, dla_check, pick_entropy_neurons
+from experiments.ln_removal.analysis import (ablate_neurons, dla_check, mean_component_nmae,
+                                             pick_entropy_neurons, pooled_ratio)
 from experiments.ln_removal.fake_norm import FakeLayerNorm, SplitCAttn, fake_ln, per_token_std
 from experiments.ln_removal.schedule import (RemovalSchedule, ScheduleConfig, events, export_ln_free, fake_norms,
                                              install)
@@ -58,6 +59,34 @@ def test_ema_tracks_while_real_and_freezes_when_fake():
     frozen = float(f.sigma)
     f(torch.randn(4, 8, 16) * 100)
     assert float(f.sigma) == frozen
+
+
+def test_ln1_v_sigma_tracks_after_qk_event_and_freezes_at_v_event():
+    f = FakeLayerNorm(_ln(), momentum=0.5, two_paths=True).train()
+    f(torch.randn(4, 8, 16) * 2)
+    assert float(f.sigma) == float(f.sigma_v)  # one input, both paths tracked
+    f.set_fake("qk")
+    qk_frozen = float(f.sigma)
+    f(torch.randn(4, 8, 16) * 6)  # the ln_1 input's scale drifts between the two events
+    assert float(f.sigma) == qk_frozen
+    assert float(f.sigma_v) == pytest.approx(0.5 * qk_frozen + 0.5 * 6.0, rel=0.15)  # V still tracks
+    f.set_fake("v")
+    v_frozen = float(f.sigma_v)
+    f(torch.randn(4, 8, 16) * 100)
+    assert float(f.sigma) == qk_frozen and float(f.sigma_v) == v_frozen and v_frozen > 2 * qk_frozen
+    # fully fake: each path divides by its own sigma
+    x = torch.randn(2, 5, 16)
+    out = f(x)
+    assert out.shape[-1] == 32
+    c = x - x.mean(-1, keepdim=True)
+    torch.testing.assert_close(out[..., :16], c / qk_frozen * f.weight + f.bias)
+    torch.testing.assert_close(out[..., 16:], c / v_frozen * f.weight + f.bias)
+
+
+def test_single_path_norm_has_no_v_buffers():
+    keys = set(FakeLayerNorm(_ln()).state_dict())
+    assert keys == {"weight", "bias", "sigma", "sigma_pos0", "n_updates"}
+    assert {"sigma_v", "sigma_v_pos0"} <= set(FakeLayerNorm(_ln(), two_paths=True).state_dict())
 
 
 def test_pos0_sigma_applies_by_position_not_channel():
@@ -123,23 +152,32 @@ def test_schedule_events_scaled_and_exact():
     assert again.fired == sched.fired
     assert all(f.mode == "fake" and not f.pos0 for f in fake_norms(fresh).values())
     assert set(fresh.state_dict()) == set(model.state_dict())
+    assert "transformer.h.0.ln_1.sigma_v" in fresh.state_dict() and "transformer.h.0.ln_2.sigma_v" not in fresh.state_dict()
 
 
-def _ln_free_model(seed=0):
+def _ln_free_model(seed=0, v_factor=1.0):
+    """A tiny GPT-2 with every norm fake; ln_1's V sigma = v_factor x its Q/K sigma (as if the input drifted)."""
     model = tiny_model("gpt2", d_model=16, n_layers=2, n_heads=2, seed=seed)
+    with torch.no_grad():  # non-trivial LN weights and biases, so the V fold's bias term is exercised
+        for site in get_adapter(model).norms():
+            site.module.weight.add_(0.3 * torch.randn_like(site.module.weight))
+            site.module.bias.add_(0.3 * torch.randn_like(site.module.bias))
     install(model, ScheduleConfig())
     model.train()
     model(input_ids=torch.randint(0, 96, (4, 16)))  # EMA sigma from one batch
     model.eval()
-    for f in fake_norms(model).values():
+    for (kind, _), f in fake_norms(model).items():
         f.set_fake()
+        if kind == "ln_1":
+            f.sigma_v.mul_(v_factor)
     return model
 
 
-def test_export_matches_fake_model(tmp_path):
+@pytest.mark.parametrize("v_factor", [1.0, 1.7])
+def test_export_matches_fake_model(tmp_path, v_factor):
     from transformers import GPT2LMHeadModel
 
-    model = _ln_free_model()
+    model = _ln_free_model(v_factor=v_factor)
     ids = torch.randint(0, 96, (2, 12))
     before = model(input_ids=ids).logits
     export_ln_free(model)
@@ -148,15 +186,45 @@ def test_export_matches_fake_model(tmp_path):
     torch.testing.assert_close(loaded(input_ids=ids).logits, before, atol=1e-4, rtol=1e-4)
 
 
-def test_dla_exact_without_ln_only():
+def test_export_needs_the_v_fold():
+    """The V sigma matters: exporting ln_1 with the Q/K sigma alone (no fold) would change the logits."""
+    from experiments.ln_removal import schedule
+
+    model = _ln_free_model(v_factor=1.7)
     ids = torch.randint(0, 96, (2, 12))
-    err_ln, _ = dla_check(tiny_model("gpt2", d_model=16, n_layers=2, n_heads=2), ids)
-    free = export_ln_free(_ln_free_model())
-    err_free, rows = dla_check(free, ids)
-    assert err_free < 1e-4
-    assert err_ln > 1e-3
-    recon = [r for r in rows if r["component"] == "residual_reconstruction"][0]
-    assert recon["mean_abs_de"] < 1e-8
+    before = model(input_ids=ids).logits
+    orig = schedule.fold_v_sigma
+    schedule.fold_v_sigma = lambda conv, ln_1: None
+    try:
+        export_ln_free(model)
+    finally:
+        schedule.fold_v_sigma = orig
+    assert (model(input_ids=ids).logits - before).abs().max() > 1e-3
+
+
+def test_dla_identity_and_nmae_without_ln_only():
+    ids = torch.randint(0, 96, (3, 12))
+    res_ln = dla_check(tiny_model("gpt2", d_model=16, n_layers=2, n_heads=2), ids)
+    free = export_ln_free(_ln_free_model(v_factor=1.3))
+    res = dla_check(free, ids)
+    assert res.max_abs_sum_error < 1e-4 and res_ln.max_abs_sum_error > 1e-3
+    assert res.reconstruction_error < 1e-8
+    assert res.components == ["embed", "attn.0", "mlp.0", "attn.1", "mlp.1"] and res.err_sum.shape == (3, 5)
+    assert mean_component_nmae(res.err_sum, res.de_sum) < 1e-8
+    assert mean_component_nmae(res_ln.err_sum, res_ln.de_sum) > 1e-3
+    # per-component NMAE = ratio of the block sums; the bootstrap form (stacks of resampled blocks) agrees
+    r = res_ln.rows()[2]
+    assert r["nmae_dla_vs_de"] == pytest.approx(res_ln.err_sum[:, 2].sum() / res_ln.de_sum[:, 2].sum())
+    idx = np.array([[0, 1, 2], [2, 2, 0]])
+    boot = mean_component_nmae(res_ln.err_sum[idx], res_ln.de_sum[idx])
+    assert boot.shape == (2,) and boot[0] == pytest.approx(mean_component_nmae(res_ln.err_sum, res_ln.de_sum))
+
+
+def test_nmae_is_the_dla_error_of_a_hand_built_case():
+    """One component, a scale that moves: DLA with the cached scale vs the true direct effect, by hand."""
+    err = np.array([[1.0, 0.0], [3.0, 2.0]])
+    de = np.array([[4.0, 1.0], [4.0, 1.0]])
+    assert mean_component_nmae(err, de) == pytest.approx(((1 + 3) / 8 + (0 + 2) / 2) / 2)
 
 
 def test_entropy_neurons_total_equals_direct_without_ln():
@@ -165,7 +233,31 @@ def test_entropy_neurons_total_equals_direct_without_ln():
     picked = pick_entropy_neurons(free, k=2)
     assert len(picked) == 2 and all(0 <= p["null_share"] <= 1 for p in picked)
     for r in ablate_neurons(free, ids, [p["neuron"] for p in picked]):
-        assert np.max(r["_per_token_ln"]) < 1e-8
+        assert r["total"].shape == (2, 12) and np.max(r["via_norm"]) < 1e-8
     lnm = tiny_model("gpt2", d_model=16, n_layers=2, n_heads=2)
     rows = ablate_neurons(lnm, ids, [p["neuron"] for p in pick_entropy_neurons(lnm, k=2)])
-    assert max(np.max(r["_per_token_ln"]) for r in rows) > 1e-8
+    assert max(np.max(r["via_norm"]) for r in rows) > 1e-8
+
+
+def test_pooled_ratio_resamples_blocks():
+    num = np.ones((2, 5, 4))  # 2 neurons, 5 blocks, 4 positions
+    den = np.full((2, 5, 4), 2.0)
+    value, (lo, hi), n = pooled_ratio(num, den, n_boot=200)
+    assert value == pytest.approx(0.5) and lo == pytest.approx(0.5) and hi == pytest.approx(0.5) and n == 5
+    num[:, 0] = 10.0  # one block with a large effect: the CI widens
+    value, (lo, hi), n = pooled_ratio(num, den, n_boot=200)
+    assert lo < value < hi
+
+
+def test_with_seed_overlay_switches_fine_tuning_seed_and_base_models():
+    from experiments.ln_removal.manifest import MANIFEST
+
+    section = {"seed": 0, "per_model": {"w128_l4_s0": {"aux_weight": 0.0}},
+               "models": [{"id": "w128_l2_s0", "spec": "dir:resources/tinystories/models/w128_l2_s0"},
+                          {"id": "gpt2", "spec": "hub:gpt2"}]}
+    over = MANIFEST.with_seed(section, 2)
+    assert over["seed"] == 2
+    assert over["models"] == [{"id": "w128_l2_s2", "spec": "dir:resources/tinystories/models/w128_l2_s2"},
+                              {"id": "gpt2", "spec": "hub:gpt2"}]
+    assert over["per_model"] == {"w128_l4_s2": {"aux_weight": 0.0}}
+    assert section["models"][0]["id"] == "w128_l2_s0"  # the section itself is not modified
