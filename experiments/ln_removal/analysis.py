@@ -179,19 +179,14 @@ def ablate_neurons(model, ids: torch.Tensor, neurons: list[int]) -> list[dict]:
 
 
 def _ablated_logits(m, ad, layer: int, ids: torch.Tensor, neuron: int, value: float) -> torch.Tensor:
-    """Logits with MLP hidden unit `neuron` of `layer` set to `value` (the one raw hook of this module: a
-    forward pre-hook on the MLP output projection, removed before returning)."""
+    """Logits with MLP hidden unit `neuron` of `layer` set to `value` (the adapter's mlp.hook_post)."""
 
-    def hook(module, args):
-        x = args[0].clone()
-        x[..., neuron] = value
-        return (x,)
+    def fix(post: torch.Tensor, hook) -> torch.Tensor:
+        post = post.clone()
+        post[..., neuron] = value
+        return post
 
-    handle = ad.mlp_out_proj(layer).register_forward_pre_hook(hook)
-    try:
-        return m(input_ids=ids).logits
-    finally:
-        handle.remove()
+    return ad.run_with_hooks(ids, fwd_hooks=[(f"blocks.{layer}.mlp.hook_post", fix)])
 
 
 def pooled_ratio(num: np.ndarray, den: np.ndarray, n_boot: int) -> tuple[float, tuple[float, float], int]:

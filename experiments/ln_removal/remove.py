@@ -68,19 +68,17 @@ class AuxStdLoss:
         return float(np.mean(vals)) if vals else 0.0
 
     def __call__(self, model, x, y):
-        captured = {}
-        handle = None
+        final_input = None
         if self.weight > 0 and model.training:
-            final = get_adapter(model).norms()[-1].module
-            handle = final.register_forward_pre_hook(lambda m, args: captured.__setitem__("x", args[0]))
-        try:
+            ad = get_adapter(model)
+            final_input = f"blocks.{ad.n_layers - 1}.hook_resid_post"  # the residual the final norm reads
+            with ad.hooks(names=[final_input], detach=False) as cache:  # keep the graph: the aux term trains
+                logits = model(input_ids=x).logits
+        else:
             logits = model(input_ids=x).logits
-        finally:
-            if handle is not None:
-                handle.remove()
         loss = F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), y.reshape(-1))
-        if "x" in captured:
-            std = per_token_std(captured["x"].float(), 1e-5)[..., 0]  # (B, T)
+        if final_input is not None:
+            std = per_token_std(cache[final_input].float(), 1e-5)[..., 0]  # (B, T)
             mask = torch.ones_like(std, dtype=torch.bool)
             mask[:, 0] = False
             if self.eot_id is not None:
