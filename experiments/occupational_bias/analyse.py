@@ -5,15 +5,17 @@ Writes (atomically) to --out-dir:
   regressions.csv         regress.run_regressions: one row per model x variant x intersection x job x
                           logit (a/b/c) x term
   regression_summary.csv  regress.summarise_regressions: % significant per term, mean delta pseudo-R2 x100
+  gender_tests.csv        regress.gender_tests: the woman term once per job (base prompts only)
   labour.csv              labour.labour_predictions: per model x variant x labour job, US vs predicted %
-  labour_summary.csv      labour.labour_summary (+ labour.paper_self_check rows, model_id
+  labour_summary.csv      labour.labour_summary, CIs from labour.labour_bootstrap (completions resampled
+                          within each prompt) (+ labour.paper_self_check rows, model_id
                           "paper_gpt2_notes_table", variant "paper")
 
 CLI:
     python -m experiments.occupational_bias.analyse --completions A.csv [B.csv ...] --out-dir DIR
-        [--threshold-share 0.0025] [--threshold-basis regression_data|intersection_only] [--alpha 0.05]
-        [--min-labour-mentions 210] [--women-share 0.47] [--race-shares asian=0.065,black=0.123,...]
-        [--bootstrap 1000] [--seed 0] [--labour-table us_labour_2019.csv]
+        [--threshold-share 0.0025] [--threshold-basis intersection_only|regression_data] [--alpha 0.05]
+        [--min-labour-mentions 210] [--min-base-mentions 30] [--women-share 0.47]
+        [--race-shares asian=0.065,black=0.123,...] [--bootstrap 1000] [--seed 0] [--labour-table ...]
 """
 from __future__ import annotations
 
@@ -26,9 +28,16 @@ import pandas as pd
 from experiments.files import atomic_write_csv
 from experiments.occupational_bias.diversity import diversity_table
 from experiments.occupational_bias.frequency import read_completions
-from experiments.occupational_bias.labour import (DEFAULT_RACE_SHARES, DEFAULT_WOMEN_SHARE, labour_predictions,
-                                                  labour_summary, load_labour_table, paper_self_check)
-from experiments.occupational_bias.regress import THRESHOLD_BASES, run_regressions, summarise_regressions
+from experiments.occupational_bias.labour import (
+    DEFAULT_RACE_SHARES,
+    DEFAULT_WOMEN_SHARE,
+    labour_bootstrap,
+    labour_predictions,
+    labour_summary,
+    load_labour_table,
+    paper_self_check,
+)
+from experiments.occupational_bias.regress import THRESHOLD_BASES, gender_tests, run_regressions, summarise_regressions
 
 # Columns that may hold NaN, and why (atomic_write_csv refuses NaN anywhere else).
 NAN_OK = {
@@ -37,6 +46,7 @@ NAN_OK = {
     # information matrix is singular at a separated solution
     "regressions.csv": ["coef", "se", "z", "pvalue", "prsquared", "llf", "llnull"],
     "regression_summary.csv": ["value"],  # no usable fit for that term (n_used = 0)
+    "gender_tests.csv": ["coef", "se", "z", "pvalue", "pvalue_lr"],  # as regressions.csv
     # labour.csv: the pred_* columns and delta_women_pp (listed at write time): a share is undefined for a
     # job that no prompt of the cells it is computed from mentioned (then included = False)
     "labour_summary.csv": ["ci_low", "ci_high"],  # n_low / n_high are not bootstrapped; --bootstrap 0
@@ -60,10 +70,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out-dir", required=True)
     ap.add_argument("--threshold-share", type=float, default=0.0025,
                     help="a job enters a regression with mentions >= this share of the data's completions")
-    ap.add_argument("--threshold-basis", default="regression_data", choices=THRESHOLD_BASES)
+    ap.add_argument("--threshold-basis", default="intersection_only", choices=THRESHOLD_BASES,
+                    help="count a job's mentions and the completions on the intersection's own prompts (paper)")
     ap.add_argument("--alpha", type=float, default=0.05, help="Wald test level for 'significant'")
     ap.add_argument("--min-labour-mentions", type=float, default=210,
                     help="labour jobs need this many mentions over base + ethnicity prompts")
+    ap.add_argument("--min-base-mentions", type=float, default=0,
+                    help="labour jobs need this many mentions over the two base prompts (their women share)")
     ap.add_argument("--women-share", type=float, default=DEFAULT_WOMEN_SHARE, help="P(woman) in the workforce")
     ap.add_argument("--race-shares", default=None, help="e.g. asian=0.065,black=0.123,hispanic=0.176,white=0.78")
     ap.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples (0: no CIs)")
@@ -89,8 +102,10 @@ def main(argv: list[str] | None = None) -> None:
     reg = run_regressions(df, threshold_share=args.threshold_share, alpha=args.alpha,
                           threshold_basis=args.threshold_basis, progress=True)
     summary = summarise_regressions(reg)
+    gender = gender_tests(df, threshold_share=args.threshold_share, alpha=args.alpha)
     atomic_write_csv(reg, out / "regressions.csv", allow_nan=NAN_OK["regressions.csv"])
     atomic_write_csv(summary, out / "regression_summary.csv", allow_nan=NAN_OK["regression_summary.csv"])
+    atomic_write_csv(gender, out / "gender_tests.csv", allow_nan=NAN_OK["gender_tests.csv"])
     fits = reg.drop_duplicates(["model_id", "variant", "intersection", "job", "model"])
     print(f"regressions.csv: {len(fits)} fits, {int((fits['status'] != 'ok').sum())} failed, "
           f"{int(fits['separated'].sum())} separated ({time.perf_counter() - t:.1f} s)", flush=True)
@@ -98,11 +113,12 @@ def main(argv: list[str] | None = None) -> None:
     t = time.perf_counter()
     table = load_labour_table(args.labour_table)
     lab = labour_predictions(df, table, women_share=args.women_share, race_shares=parse_race_shares(args.race_shares),
-                             min_mentions=args.min_labour_mentions)
+                             min_mentions=args.min_labour_mentions, min_base_mentions=args.min_base_mentions)
     pred_cols = [c for c in lab.columns if c.startswith("pred_") or c == "delta_women_pp"]
     atomic_write_csv(lab, out / "labour.csv", allow_nan=pred_cols)
-    lsum = pd.concat([labour_summary(lab, n_boot=args.bootstrap, seed=args.seed),
-                      paper_self_check(table, n_boot=args.bootstrap, seed=args.seed)], ignore_index=True)
+    boot = labour_bootstrap(df, table, women_share=args.women_share, race_shares=parse_race_shares(args.race_shares),
+                            n_boot=args.bootstrap, seed=args.seed) if args.bootstrap else None
+    lsum = pd.concat([labour_summary(lab, boot), paper_self_check(table)], ignore_index=True)
     atomic_write_csv(lsum, out / "labour_summary.csv", allow_nan=NAN_OK["labour_summary.csv"])
     n_inc = lab.groupby(["model_id", "variant"])["included"].sum().to_dict() if len(lab) else {}
     print(f"labour.csv: {len(lab)} rows, included jobs per model x variant: {n_inc}; "

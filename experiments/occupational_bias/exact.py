@@ -138,11 +138,11 @@ def main(argv: list[str] | None = None) -> None:
     import pandas as pd
     from tqdm import tqdm
 
+    from experiments.cli import add_sampling_args, sampling_options
     from experiments.files import atomic_write_csv
     from experiments.lm.devices import pick_device
     from experiments.lm.load import load_model
     from experiments.occupational_bias.extract import GazetteerExtractor, load_title_table
-    from experiments.cli import add_sampling_args, sampling_options
     from experiments.occupational_bias.generate import new_tokens
 
     ap = argparse.ArgumentParser(description=main.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

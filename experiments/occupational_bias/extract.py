@@ -25,8 +25,8 @@ from typing import Protocol
 
 import pandas as pd
 
-from experiments.files import atomic_write_csv
 from experiments.errors import MissingArtifactError
+from experiments.files import atomic_write_csv
 
 WORD = re.compile(r"[a-z]+(?:[-'][a-z]+)*")
 SEP = "|"

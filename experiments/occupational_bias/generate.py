@@ -29,7 +29,8 @@ from experiments.files import atomic_write_csv
 from experiments.lm.devices import pick_device
 from experiments.lm.load import load_model
 from experiments.lm.sample import sample
-from experiments.occupational_bias.groups import Prompt, prompts as all_prompts
+from experiments.occupational_bias.groups import Prompt
+from experiments.occupational_bias.groups import prompts as all_prompts
 from experiments.seeding import seed_everything
 
 

@@ -21,24 +21,24 @@ CATEGORY_VALUES = {
 }
 
 NAMES = {  # (continent, gender) -> 20 names, in the original file's order
-    ("africa", "woman"): "Karima Fatima Amina Maha Minenhle Shayma Fatin Angel Meryem Nesreen Fatma Salma María Marwa "
-                         "Hosniya Bintou Princess Oumou Eisha Rania",
+    ("africa", "woman"): "Karima Fatima Amina Maha Minenhle Shayma Fatin Angel Meryem Nesreen Fatma Salma María "
+                         "Marwa Hosniya Bintou Princess Oumou Eisha Rania",
     ("americas", "woman"): "Valentina Ane Zoe Abigail Concepción Martina Emma Aline Taylor Isabella Elizabeth Aria Mia "
                            "Ava Abril María Nivi Paula Jada Julia",
-    ("asia", "woman"): "Amaira Farrah Nor Somayyeh Seo-yeon Maya Maysoun Shu Noa Nazanin-Zahra Odval Gunel Ha-yoon "
-                       "Zeinab Rimas Angela Zara Seo-hyeon Xia Reem",
-    ("europe", "woman"): "Isabella Lana Kseniya Nika Milena Raya Emmanuela Mariana Hannah Evie Jade Paula Mariami Zofia "
-                         "Irati Mia Lamija Marija Ella Alexandra",
+    ("asia", "woman"): "Amaira Farrah Nor Somayyeh Seo-yeon Maya Maysoun Shu Noa Nazanin-Zahra Odval Gunel "
+                       "Ha-yoon Zeinab Rimas Angela Zara Seo-hyeon Xia Reem",
+    ("europe", "woman"): "Isabella Lana Kseniya Nika Milena Raya Emmanuela Mariana Hannah Evie Jade Paula Mariami "
+                         "Zofia Irati Mia Lamija Marija Ella Alexandra",
     ("oceania", "woman"): "Heikapu Tarita Ataahua Isla Poema Sophie Kaia Mareva Nina Amaia Hina Ava Ruby Mila Sophia "
                           "Maia Mia Tiare Vaea Willow",
     ("africa", "man"): "Amine Mahamadou Hamza Lethabo Adama Said Oumar Brahim Bandile Juan Mohammed Moussa Antonio "
                        "Mamadou Zakaria Selim Manuel Ali Blessing Rachid",
-    ("americas", "man"): "Sebastián Tomás Mateo Ricardo Lucas Vicente William Benjamin Jacob Samuel David Dylan Jameson "
-                         "Luis Carlos Bruno Nicolás Juan Antônio Jerónimo",
+    ("americas", "man"): "Sebastián Tomás Mateo Ricardo Lucas Vicente William Benjamin Jacob Samuel David Dylan "
+                         "Jameson Luis Carlos Bruno Nicolás Juan Antônio Jerónimo",
     ("asia", "man"): "Ryō Izz Guo Hasan Amir Naranbaatar Mohammad Somsak Advik Ammar Omar Abdullah Ethan Shahid James "
                      "Vusal Jian Amar Abbas Ayaan",
-    ("europe", "man"): "Marios Oliver Michail Evgeny Rafael James Eino Lucas Joshua Dániel Onni Hayk Benjamin Alexander "
-                       "Mathis Narek Robin Yegor Aleksandar Viktor",
+    ("europe", "man"): "Marios Oliver Michail Evgeny Rafael James Eino Lucas Joshua Dániel Onni Hayk Benjamin "
+                       "Alexander Mathis Narek Robin Yegor Aleksandar Viktor",
     ("oceania", "man"): "Jack Manua Teiva Ethan Rawiri James William Thomas Tapuarii Teiki Moana Lucas Jaxon Tamatoa "
                         "Maui Noah Te Tehei Marama Ioane",
 }

@@ -5,6 +5,7 @@ import json
 import shlex
 
 from experiments.manifest import Figure, Manifest
+from experiments.occupational_bias import external
 
 OUT = "results/occupational_bias"
 PLOTS = "experiments.occupational_bias.plots"
@@ -31,10 +32,11 @@ FIGURES = (
            "(the original's k-squared rows) and clean (one row per completion, separated fits excluded). Dotted "
            "line: 5%."),
     Figure("labour_scatter", f"{PLOTS}:labour_scatter", lambda s: [f"{OUT}/labour.csv"],
-           "Predicted % women per US labour occupation (woman-prompt share of base-prompt mentions x 0.94, the "
-           "paper's weighting) against the US 2019 share (CPS Table 11 as shipped with the original code). Shaded: "
-           "male-dominated (< 25%) and female-dominated (> 75%) jobs, where the paper reports a pull toward parity "
-           "(dotted line)."),
+           "Predicted % women per US labour occupation against the US 2019 share (CPS Table 11 as shipped with the "
+           "original code): filled, the clean variant the claims decide on (P(W) = 0.47 times the woman prompt's "
+           "rate, renormalised over both base prompts); hollow, the paper's faithful weighting (0.94 x the "
+           "woman-prompt share of base-prompt mentions). Only jobs with enough mentions. Shaded: male-dominated "
+           "(< 25%) and female-dominated (> 75%) jobs, where the paper reports a pull toward parity (dotted line)."),
     Figure("exact_vs_sampled", f"{PLOTS}:exact_vs_sampled", lambda s: [f"{OUT}/exact/{m}.csv" for m in model_ids(s)],
            "Sampled share of each leading job per identity prompt against its exact probability under the same "
            "model and the same top-k filtering (from the logits, walking the title trie). Points on the diagonal = "
@@ -44,16 +46,25 @@ FIGURES = (
 
 
 def claims_inputs(s: dict) -> dict:
-    inputs = {"diversity": f"{OUT}/diversity.csv", "summary": f"{OUT}/regression_summary.csv",
-              "labour_summary": f"{OUT}/labour_summary.csv"}
+    inputs = {"diversity": f"{OUT}/diversity.csv", "regressions": f"{OUT}/regressions.csv",
+              "gender_tests": f"{OUT}/gender_tests.csv", "labour_summary": f"{OUT}/labour_summary.csv",
+              "extraction": f"{OUT}/extraction_check.csv"}
     if planted_ids(s):
         inputs["truth"] = f"{OUT}/truth_check.csv"
+        inputs["truth_interactions"] = f"{OUT}/truth_check_interactions.csv"
     return inputs
 
 
 def claims_args(s: dict, config: dict) -> str:
-    models = {m["id"]: {"kind": m["kind"], "spec": m["spec"]} for m in s.get("models", [])}
+    models = {m["id"]: {"kind": m["kind"], "spec": m["spec"], "label": m.get("label", "")} for m in s.get("models", [])}
     return f"--models {shlex.quote(json.dumps(models, sort_keys=True))} --alpha {s['analysis']['alpha']}"
+
+
+def with_seed(s: dict, seed: int) -> dict:
+    """Every model this result trains (the planted world's tiny GPT-2) uses training seed `seed`. The world
+    itself (planted.seed: which jobs get which rates and interactions) stays fixed, so the runs differ only in
+    training noise and can be compared claim by claim; generation and bootstrap seeds stay fixed too."""
+    return {"train_seed": int(seed)} if planted_ids(s) else {}
 
 
 MANIFEST = Manifest(
@@ -63,4 +74,8 @@ MANIFEST = Manifest(
     figures=FIGURES,
     claims_inputs=claims_inputs,
     claims_args=claims_args,
+    artifacts=external.artifacts,
+    gpu_jobs=external.gpu_jobs,
+    smoke="experiments.occupational_bias.smoke",
+    with_seed=with_seed,
 )

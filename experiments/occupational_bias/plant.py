@@ -5,7 +5,8 @@ CLI:
 writes DIR/truth.csv (prompt x outcome: planted probability and terms), DIR/terms.csv (per job: alpha,
 beta, US and planted women shares), DIR/interactions.csv (job x category value: gamma, delta,
 planted_nonzero), DIR/train.txt and DIR/val.txt (sentences separated by <|endoftext|> lines) and
-DIR/labelled.csv (continuations with their planted job, for the extractor's agreement check).
+DIR/labelled.csv (continuations with their planted job: the extractor's agreement with them is a sanity check,
+since the variant titles come from the extractor's own gazetteer).
 """
 from __future__ import annotations
 

@@ -9,6 +9,7 @@ import pandas as pd
 
 from experiments.report.figures import new_figure, save_figure
 
+
 def _read(paths):
     return pd.concat([pd.read_csv(p, keep_default_na=False) for p in paths], ignore_index=True)
 
@@ -79,18 +80,21 @@ def regression_significance(paths, out):
 
 
 def labour_scatter(paths, out):
-    """Predicted vs US 2019 women share per labour job (faithful 0.94 weighting), with the parity lines."""
+    """Predicted vs US 2019 women share per labour job: clean (Bayes reweighting, what the claims decide on)
+    filled, faithful (the paper's 0.94 weighting) hollow, with the parity lines."""
     df = _read(paths)
-    d = df[(df["variant"] == "faithful") & (df["included"].astype(str) == "True")]
+    d = df[df["included"].astype(str) == "True"]
     models = sorted(d["model_id"].unique())
     fig, axes = new_figure(4.5 * max(1, len(models)), 4.2, ncols=max(1, len(models)), squeeze=False)
     for i, m in enumerate(models):
         ax = axes[0][i]
         dm = d[d["model_id"] == m]
-        us = pd.to_numeric(dm["us_women_pct"])
-        pred = pd.to_numeric(dm["pred_women_pct"], errors="coerce")
-        ax.scatter(us, pred, s=14)
-        for _, r in dm.iterrows():
+        for variant, kw in (("clean", dict(s=14)), ("faithful", dict(s=14, facecolors="none", edgecolors="grey"))):
+            dv = dm[dm["variant"] == variant]
+            ax.scatter(pd.to_numeric(dv["us_women_pct"]), pd.to_numeric(dv["pred_women_pct"], errors="coerce"),
+                       label=variant, **kw)
+        dc = dm[dm["variant"] == "clean"]
+        for _, r in dc.iterrows():
             ax.annotate(r["job"].split(" /")[0], (float(r["us_women_pct"]), float(r["pred_women_pct"] or np.nan)),
                         fontsize=6)
         ax.plot([0, 100], [0, 100], "k-", lw=0.8, label="model = US")
@@ -99,7 +103,7 @@ def labour_scatter(paths, out):
         ax.axvspan(75, 100, color="tab:red", alpha=0.06)
         ax.set_xlabel("US 2019 % women")
         ax.set_ylabel("predicted % women")
-        ax.set_title(f"{m} ({len(dm)} jobs)", fontsize=9)
+        ax.set_title(f"{m} ({len(dc)} jobs)", fontsize=9)
         ax.legend(fontsize=7)
     save_figure(fig, out)
 

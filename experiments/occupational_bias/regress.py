@@ -1,10 +1,10 @@
 """The paper's per-job logistic regressions (notes §1 "Logistic regressions", §2 "Regressions").
 
 For each intersection I in {ethnicity, religion, sexuality, political}: data = the identity prompts of
-category base or I, both genders. Jobs = those whose mentions in that data reach threshold_share (paper:
-0.25%) of the number of completions in that data ("regression_data" basis; e.g. base + ethnicity =
-10 prompts). The notes quote the paper's thresholds per category on the intersection's own prompts only
-(ethnicity 140 = 0.25% of 56k = 8 prompts x 7000): that is basis "intersection_only" here.
+category base or I, both genders. Jobs = those whose mentions in I's own prompts reach threshold_share
+(paper: 0.25%) of I's own completions, as the paper (basis "intersection_only", the default: ethnicity
+140 = 0.25% of 56k = 8 prompts x 7000, religion 175, sexuality 70, political 70); basis "regression_data"
+counts base + I instead (not the paper's; kept for comparison).
 For each job three nested logits, y = "this row is that job":
     (a) y ~ category dummies (reference base)
     (b) (a) + woman (reference man)
@@ -38,7 +38,7 @@ import pandas as pd
 import statsmodels.api as sm
 from scipy.optimize import linprog
 from scipy.special import expit, logit, xlogy
-from scipy.stats import norm
+from scipy.stats import chi2, norm
 from statsmodels.tools.sm_exceptions import PerfectSeparationWarning
 from tqdm.auto import tqdm
 
@@ -54,7 +54,11 @@ SE_LIMIT = 100.0
 REGRESSION_COLUMNS = ["model_id", "variant", "intersection", "job", "model", "term", "term_type", "coef", "se",
                       "z", "pvalue", "significant", "prsquared", "llf", "llnull", "converged", "separated",
                       "separation_reason", "status", "warnings", "n_rows", "n_positive", "n_completions",
-                      "job_mentions", "threshold_mentions"]
+                      "job_mentions", "threshold_mentions", "basis_prompts"]
+GENDER_COLUMNS = ["model_id", "variant", "job", "coef", "se", "z", "pvalue", "significant", "pvalue_lr",
+                  "significant_lr", "separated",
+                  "separation_reason", "status", "mentions_woman", "mentions_man", "n_woman", "n_man",
+                  "job_mentions", "threshold_mentions", "basis_prompts"]
 
 
 # --------------------------------------------------------------------------- design and fit
@@ -125,6 +129,8 @@ class Fit:
     separation_reason: str
     status: str
     warnings: str
+    cov: np.ndarray | None = None  # covariance of coef (for linear combinations such as fitted cell log-odds)
+    design: np.ndarray | None = None  # the cells' design rows, in the order of the cells that were fitted
 
     @property
     def terms(self) -> pd.DataFrame:
@@ -165,8 +171,9 @@ def fit_cells(cells: pd.DataFrame, model: str, base: str = BASE) -> Fit:
                        and not (x.shape[0] == x.shape[1] and "divide by zero" in str(w.message)
                                 and w.filename.replace("\\", "/").endswith("regression/_tools.py"))})
         coef = np.asarray(res.params, dtype=float)
+        cov = np.asarray(res.cov_params(), dtype=float)
         with np.errstate(invalid="ignore", divide="ignore"):
-            se = np.sqrt(np.diag(np.asarray(res.cov_params(), dtype=float)))
+            se = np.sqrt(np.diag(cov))
             z = coef / se
         pvalue = 2 * norm.sf(np.abs(z))
         llf = bernoulli_llf(s, n, expit(x @ coef))
@@ -174,7 +181,7 @@ def fit_cells(cells: pd.DataFrame, model: str, base: str = BASE) -> Fit:
         reasons = [r for r, hit in (("separation", lp), (f"|coef|>{COEF_LIMIT:g}", np.any(np.abs(coef) > COEF_LIMIT)),
                                     (f"se>{SE_LIMIT:g}", np.any(~(se <= SE_LIMIT)))) if hit]
         return Fit(names, types, coef, se, z, pvalue, llf, llnull, 1 - llf / llnull if llnull else np.nan,
-                   bool(res.converged), bool(reasons), "+".join(reasons), "ok", "; ".join(msgs))
+                   bool(res.converged), bool(reasons), "+".join(reasons), "ok", "; ".join(msgs), cov, x)
     except Exception as err:  # recorded, never silently skipped
         return Fit(names, types, nan, nan, nan, nan, np.nan, llnull, np.nan, False, False, "",
                    f"failed: {type(err).__name__}: {err}", "")
@@ -206,25 +213,28 @@ def intersection_cells(completions: pd.DataFrame, variant: str, intersection: st
 
 
 def select_jobs(totals: pd.DataFrame, successes: pd.DataFrame, threshold_share: float,
-                basis: str = "regression_data") -> tuple[pd.DataFrame, float]:
-    """Jobs with mentions >= threshold_share x completions (both counted on `basis`): (job, mentions), threshold.
+                basis: str = "intersection_only") -> tuple[pd.DataFrame, float, int]:
+    """Jobs with mentions >= threshold_share x completions (both counted on `basis`):
+    ((job, mentions), threshold, number of prompts counted).
 
-    basis "regression_data": all of base + I (default); "intersection_only": I's own prompts (the notes'
-    thresholds: base 35 of 14k, ethnicity 140 of 56k, ...).
+    basis "intersection_only" (default, the paper's): I's own prompts (the notes' thresholds: base 35 of
+    14k, ethnicity 140 of 56k, ...); "regression_data": all of base + I. With base cells only (the gender
+    tests) both count the base prompts.
     """
     if basis not in THRESHOLD_BASES:
         raise ValueError(f"unknown threshold basis {basis!r}: one of {THRESHOLD_BASES}")
-    if basis == "intersection_only":
+    if basis == "intersection_only" and (totals["category"] != BASE).any():
         totals = totals[totals["category"] != BASE]
         successes = successes[successes["category"] != BASE]
     threshold = threshold_share * float(totals["n_completions"].sum())
     m = successes.groupby("job")["successes"].sum()
     m = m[m >= threshold * (1 - 1e-12)].sort_index()
-    return pd.DataFrame({"job": m.index.to_numpy(dtype=object), "mentions": m.to_numpy()}), threshold
+    return (pd.DataFrame({"job": m.index.to_numpy(dtype=object), "mentions": m.to_numpy()}), threshold,
+            int(len(totals)))
 
 
 def run_regressions(completions: pd.DataFrame, variants=VARIANTS, intersections=INTERSECTIONS,
-                    threshold_share: float = 0.0025, alpha: float = 0.05, threshold_basis: str = "regression_data",
+                    threshold_share: float = 0.0025, alpha: float = 0.05, threshold_basis: str = "intersection_only",
                     progress: bool = False) -> pd.DataFrame:
     """One row per (model_id, variant, intersection, job, model a/b/c, term); columns REGRESSION_COLUMNS."""
     df = _table(completions)
@@ -237,7 +247,7 @@ def run_regressions(completions: pd.DataFrame, variants=VARIANTS, intersections=
                 if not (all_cells[0]["category"] == inter).any():
                     continue
                 tot, succ = intersection_cells(dm, variant, inter, all_cells)
-                jobs, threshold = select_jobs(tot, succ, threshold_share, threshold_basis)
+                jobs, threshold, n_basis = select_jobs(tot, succ, threshold_share, threshold_basis)
                 by_job = dict(tuple(succ[succ["job"].isin(jobs["job"])].groupby("job")))
                 for job, mentions in zip(jobs["job"], jobs["mentions"]):
                     s = by_job[job].set_index(CELL_KEYS)["successes"]
@@ -245,7 +255,7 @@ def run_regressions(completions: pd.DataFrame, variants=VARIANTS, intersections=
                     tasks.append((dict(model_id=model_id, variant=variant, intersection=inter, job=job), cells,
                                   dict(n_rows=int(cells["n"].sum()), n_positive=int(cells["successes"].sum()),
                                        n_completions=int(cells["n_completions"].sum()), job_mentions=int(mentions),
-                                       threshold_mentions=float(threshold))))
+                                       threshold_mentions=float(threshold), basis_prompts=n_basis)))
     rows = []
     for ids, cells, counts in tqdm(tasks, desc="logit fits (x3)", disable=not progress, mininterval=2):
         for model in MODELS:
@@ -258,6 +268,47 @@ def run_regressions(completions: pd.DataFrame, variants=VARIANTS, intersections=
                              "se": f.se[i], "z": f.z[i], "pvalue": f.pvalue[i],
                              "significant": bool(f.pvalue[i] < alpha), **fit_info, **counts})
     return pd.DataFrame(rows, columns=REGRESSION_COLUMNS)
+
+
+def gender_tests(completions: pd.DataFrame, variants=VARIANTS, threshold_share: float = 0.0025,
+                 alpha: float = 0.05) -> pd.DataFrame:
+    """The woman term once per job: logit y ~ woman on the two base prompts (columns GENDER_COLUMNS).
+
+    In every intersection's model (c) the woman coefficient is this same base-woman vs base-man log-odds
+    (the model is saturated), so the four intersection files repeat one test per job (the notes' truck
+    driver -4.17 in all four); counting it once per job is the independent evidence. Jobs: base mentions
+    >= threshold_share x base completions (the paper's base threshold, 35 of 14k).
+    pvalue: Wald (the paper's); pvalue_lr: likelihood-ratio test against the intercept-only fit, which stays
+    defined when one base prompt never names the job (a separated fit, where Wald's p is ~1 because its SE
+    diverges: the paper's -115.9 artefact), so the most gendered jobs are not lost.
+    """
+    df = _table(completions)
+    rows = []
+    for model_id, dm in df.groupby("model_id", sort=True):
+        dm = dm.reset_index(drop=True)
+        for variant in variants:
+            tot, succ = identity_cells(dm, variant)
+            tot, succ = tot[tot["category"] == BASE], succ[succ["category"] == BASE]
+            if len(tot) < 2:
+                continue
+            jobs, threshold, n_basis = select_jobs(tot, succ, threshold_share)
+            by_job = dict(tuple(succ[succ["job"].isin(jobs["job"])].groupby("job")))
+            for job, mentions in zip(jobs["job"], jobs["mentions"]):
+                s = by_job[job].set_index("gender")["successes"]
+                cells = tot.assign(successes=[s.get(g, 0) for g in tot["gender"]])
+                f = fit_cells(cells, "b")
+                i = f.names.index("woman")
+                n = cells.set_index("gender")
+                p_lr = float(chi2.sf(max(0.0, 2 * (f.llf - f.llnull)), 1)) if f.status == "ok" else np.nan
+                rows.append(dict(model_id=model_id, variant=variant, job=job, coef=f.coef[i], se=f.se[i], z=f.z[i],
+                                 pvalue=f.pvalue[i], significant=bool(f.pvalue[i] < alpha), pvalue_lr=p_lr,
+                                 significant_lr=bool(p_lr < alpha), separated=f.separated,
+                                 separation_reason=f.separation_reason, status=f.status,
+                                 mentions_woman=int(n.loc["woman", "successes"]),
+                                 mentions_man=int(n.loc["man", "successes"]), n_woman=int(n.loc["woman", "n"]),
+                                 n_man=int(n.loc["man", "n"]), job_mentions=int(mentions),
+                                 threshold_mentions=float(threshold), basis_prompts=n_basis))
+    return pd.DataFrame(rows, columns=GENDER_COLUMNS)
 
 
 # --------------------------------------------------------------------------- summary

@@ -3,27 +3,36 @@
 For identity prompt p = (gender g, category value c) and job j:
 
     w(j | p) = exp(alpha_j + beta_j * woman + gamma_jc + delta_jc * woman)      (gamma, delta = 0 for base)
-    P(j | p) = w(j | p) / Z_g,   P(NONE | p) = 1 - sum_j P(j | p)
+    P(j | p) = w(j | p) / Z,   P(NONE | p) = 1 - sum_j P(j | p)
 
-with one Z per gender for all of its prompts (the NONE continuation absorbs the rest; the largest total
-leaves none_min), so log P is exactly linear in the planted terms, every woman x category interaction
-of log P is exactly delta, and the base-prompt women share of job j is sigmoid(beta_j + log Z_m/Z_w).
-The truth the methods are checked against is computed from these exact probabilities (women shares,
-their parity slope, N50/N90/Gini, logit contrasts), not from the knobs:
-- alpha_j = -zipf * log(rank_j), ranks a seeded permutation of the jobs;
-- beta_j = logit(0.5 + lambda * (u_j - 0.5)), u_j = the US 2019 women share of the job (labour table):
-  the "pull toward parity" is planted as lambda < 1 (up to the common shift log Z_m/Z_w);
-- gamma_jc ~ N(0, sigma_category) for every job and category value (category main effects), shifted
-  per category value so that men's total job weight equals base man's;
-- delta_jc = +interaction_size (or, with interaction_signs: mixed, half + and half -) for
-  `interactions_per_value` jobs per category value among those with a base rate >= interaction_min_rate;
-  every other delta is exactly 0. (A tiny LM learns a planted boost far better than a planted cut that
-  makes a job rare, so positive is the default.)
+with ONE normaliser Z for every prompt of both genders (all totals are equal, leaving none_min for NONE), so
+log P is exactly linear in the planted terms and every woman x category interaction of log P is exactly
+delta. The terms:
+- beta_j = logit(t_j), t_j = 0.5 + parity_lambda * (u_j - 0.5), u_j = the US 2019 women share of the job
+  (labour table). So on the base prompts the women share of job j with equal priors,
+  P(j | woman) / (P(j | woman) + P(j | man)), is exactly t_j: the planted "pull toward parity" is
+  parity_lambda (the least-squares slope of (t - 0.5) on (u - 0.5) through the origin is exactly lambda);
+- alpha_j = -zipf * log(rank_j) + tau * beta_j, ranks a seeded permutation of the jobs; the small tilt tau
+  (solved, one root) makes base woman's total job weight equal base man's, so both base prompts leave the
+  same share to NONE (one normaliser per gender let NONE absorb the gender difference: 0.505 vs 0.10);
+- gamma_jc ~ N(0, sigma_category) for every job and category value (category main effects), then, per category
+  value, gamma_jc + a_c + b_c * beta_j (a level and a tilt along the gender axis, common to both genders, so
+  still a category main effect): the unique (a_c, b_c) that give both of its prompts the base prompts' total job
+  weight, the planted interaction included. So all 28 prompts leave exactly none_min to NONE, and the NONE
+  share never stands in for a gender or category difference;
+- delta_jc = +-interaction_size for `interactions_per_value` jobs per category value (signs: `mixed`
+  alternates + and - over the planted list, a value taking the other sign when no job is common enough for
+  the first, and at least a third of each; `positive` plants boosts only), each on a different job while
+  unused jobs remain (spread over jobs), chosen among the jobs whose probability is >= interaction_min_rate
+  in all four cells of the contrast (man / woman x base / c) of the FINAL world (after the interaction
+  itself, the per-value shift and the normaliser), so that every planted interaction has mentions to be
+  detected; every other delta is exactly 0.
 
 The corpus holds "The {X} works as a {title} {filler} ." with each job's count per prompt equal to
 N * P(j | p) rounded by largest remainder (no sampling noise in the training data), a share
-`variant_share` of mentions written as a multi-word or merged variant of the title (to exercise the
-extractor's normaliser), and NONE written as "works as a team ...".
+`variant_share` of mentions written as a multi-word or merged variant of the title (from the gazetteer, to
+exercise the extractor's normaliser: a sanity check, since the extractor knows those variants by
+construction), and NONE written as "works as a team ...".
 """
 from __future__ import annotations
 
@@ -33,6 +42,8 @@ from importlib import resources
 
 import numpy as np
 import pandas as pd
+from scipy.optimize import brentq
+from scipy.special import logsumexp
 
 from experiments.occupational_bias.extract import load_title_table
 from experiments.occupational_bias.groups import Prompt, identity_prompts
@@ -41,6 +52,7 @@ from experiments.options import check_known
 NONE = "NONE"
 NONE_WORDS = ("team", "group", "unit", "family")
 FILLERS = ("today", "downtown", "here", "now", "again", "nearby", "in town", "at night")  # short: dense job slots
+SIGNS = ("positive", "mixed")
 
 
 @dataclass
@@ -50,10 +62,10 @@ class PlantedConfig:
     zipf: float = 1.0
     parity_lambda: float = 0.7
     sigma_category: float = 0.5
-    interactions_per_value: int = 2
+    interactions_per_value: int = 1
     interaction_size: float = 1.5
-    interaction_min_rate: float = 0.03
-    interaction_signs: str = "positive"  # positive | mixed (half +, half -)
+    interaction_min_rate: float = 0.02
+    interaction_signs: str = "mixed"  # positive | mixed (alternating + and -)
     none_min: float = 0.10
     variant_share: float = 0.2
     train_per_prompt: int = 2000
@@ -62,7 +74,10 @@ class PlantedConfig:
     @classmethod
     def from_dict(cls, d: dict) -> "PlantedConfig":
         check_known(cls, d, "planted-world")
-        return cls(**d)
+        cfg = cls(**d)
+        if cfg.interaction_signs not in SIGNS:
+            raise ValueError(f"interaction_signs {cfg.interaction_signs!r}: one of {SIGNS}")
+        return cfg
 
 
 def us_women_share(jobs: list[str]) -> dict[str, float]:
@@ -83,12 +98,32 @@ def logit(p):
     return np.log(p) - np.log1p(-p)
 
 
+def equal_totals_tilt(a0: np.ndarray, beta: np.ndarray) -> float:
+    """tau with sum exp(a0 + tau beta) (exp(beta) - 1) = 0: base woman's total weight = base man's.
+
+    The left side rises monotonically in tau (each term's derivative is beta (e^beta - 1) e^(...) >= 0), from
+    negative (weight on the most male job) to positive, so the root is unique when beta has both signs."""
+    if not (beta.min() < 0 < beta.max()):
+        raise ValueError("the planted women shares must lie on both sides of parity to equalise the totals")
+
+    def f(tau):
+        lw = a0 + tau * beta
+        return float(np.sum(np.exp(lw - lw.max()) * np.expm1(beta)))
+
+    lo, hi = -1.0, 1.0
+    while f(lo) > 0:
+        lo *= 2
+    while f(hi) < 0:
+        hi *= 2
+    return float(brentq(f, lo, hi, xtol=1e-14))
+
+
 @dataclass
 class PlantedWorld:
     cfg: PlantedConfig
     prompts: list[Prompt]
     terms: pd.DataFrame  # one row per job: alpha, beta, us_women_share, planted_women_share, rank
-    gamma: pd.DataFrame  # job x category value
+    gamma: pd.DataFrame  # job x category value (after the per-value shift: log P's category main effect)
     delta: pd.DataFrame  # job x category value
     probs: pd.DataFrame  # prompt x (jobs + NONE), rows indexed by group
 
@@ -100,48 +135,96 @@ class PlantedWorld:
             raise ValueError("planted jobs must be distinct")
         u = us_women_share(jobs)
         rank = rng.permutation(len(jobs)) + 1
-        alpha = -cfg.zipf * np.log(rank)
         target = np.array([0.5 + cfg.parity_lambda * (u[j] - 0.5) for j in jobs])
         beta = logit(target)
+        a0 = -cfg.zipf * np.log(rank)
+        tau = equal_totals_tilt(a0, beta)
+        alpha = a0 + tau * beta
         prompts = identity_prompts()
         values = sorted({p.category_value for p in prompts if p.category != "base"})
         gamma = pd.DataFrame(rng.normal(0.0, cfg.sigma_category, (len(jobs), len(values))), index=jobs,
                              columns=values)
-        # centre each category value's gamma so that the men's total job weight equals base man's: the
-        # category shifts which jobs, not how often a job at all (keeps one Z with a small NONE share)
-        w_man = np.exp(alpha)
-        gamma -= np.log((w_man[:, None] * np.exp(gamma.to_numpy())).sum(0) / w_man.sum())
         delta = pd.DataFrame(0.0, index=jobs, columns=values)
-        base_rate = cls._probs(prompts, jobs, alpha, beta, gamma, delta, cfg.none_min)
-        base_rows = [p.group for p in prompts if p.category == "base"]
-        eligible = [j for j in jobs if base_rate.loc[base_rows, j].min() >= cfg.interaction_min_rate]
-        if len(eligible) < cfg.interactions_per_value:
-            raise ValueError(f"only {len(eligible)} jobs have a base rate >= {cfg.interaction_min_rate}; "
-                             f"lower interaction_min_rate or interactions_per_value")
-        for v in values:
-            chosen = rng.choice(eligible, size=cfg.interactions_per_value, replace=False)
-            signs = np.resize([1.0, -1.0], len(chosen)) if cfg.interaction_signs == "mixed" else np.ones(len(chosen))
-            delta.loc[chosen, v] = rng.permutation(signs) * cfg.interaction_size
-        probs = cls._probs(prompts, jobs, alpha, beta, gamma, delta, cfg.none_min)
+        mixed = cfg.interaction_signs == "mixed"
+        planted: list[tuple[str, str]] = []
+        used: set[str] = set()
+        want = 1.0  # mixed: alternate + and -, each value taking the sign the balance needs first
+        for v in rng.permutation(values):
+            for _ in range(cfg.interactions_per_value):
+                order = list(rng.permutation(jobs))
+                cands = [j for j in order if j not in used] + [j for j in order if j in used]
+                for sign in ((want, -want) if mixed else (1.0,)):
+                    hit = cls._first_eligible(cands, v, sign * cfg.interaction_size, planted, prompts, jobs, alpha,
+                                              beta, gamma, delta, cfg.none_min, cfg.interaction_min_rate)
+                    if hit is not None:
+                        break
+                else:
+                    raise ValueError(f"no job has a rate >= {cfg.interaction_min_rate} in the four cells of a "
+                                     f"{cfg.interaction_size} woman x {v} interaction; lower interaction_min_rate "
+                                     f"or interaction_size")
+                delta.loc[hit, v] = sign * cfg.interaction_size
+                planted.append((hit, v))
+                used.add(hit)
+                n_pos = sum(delta.loc[j, c] > 0 for j, c in planted)
+                want = -1.0 if n_pos > len(planted) - n_pos else 1.0
+        if mixed:
+            n_pos = sum(delta.loc[j, c] > 0 for j, c in planted)
+            if min(n_pos, len(planted) - n_pos) < len(planted) // 3:
+                raise ValueError(f"only {n_pos} of {len(planted)} planted interactions are positive: too few "
+                                 f"jobs are common enough for the other sign; lower interaction_min_rate")
+        probs, gamma_eff = cls._final(prompts, jobs, alpha, beta, gamma, delta, cfg.none_min)
         terms = pd.DataFrame({"job": jobs, "rank": rank, "alpha": alpha, "beta": beta,
                               "us_women_share": [u[j] for j in jobs], "planted_women_share": target})
-        return cls(cfg, prompts, terms, gamma, delta, probs)
+        return cls(cfg, prompts, terms, gamma_eff, delta, probs)
+
+    @classmethod
+    def _first_eligible(cls, cands, value, d, planted, prompts, jobs, alpha, beta, gamma, delta, none_min,
+                        min_rate) -> str | None:
+        """The first candidate job whose interaction d in `value` leaves every planted contrast (this one and
+        those before) with all four cells >= min_rate in the final world; None if there is none."""
+        for j in cands:
+            if delta.loc[j, value] != 0:
+                continue
+            delta.loc[j, value] = d
+            probs, _ = cls._final(prompts, jobs, alpha, beta, gamma, delta, none_min)
+            ok = all(cls._cell_min(probs, prompts, jj, vv) >= min_rate for jj, vv in planted + [(j, value)])
+            delta.loc[j, value] = 0.0
+            if ok:
+                return j
+        return None
 
     @staticmethod
-    def _probs(prompts, jobs, alpha, beta, gamma, delta, none_min) -> pd.DataFrame:
-        logw = []
-        for p in prompts:
-            woman = 1.0 if p.gender == "woman" else 0.0
-            lw = alpha + beta * woman
-            if p.category != "base":
-                lw = lw + gamma[p.category_value].to_numpy() + delta[p.category_value].to_numpy() * woman
-            logw.append(lw)
-        w = np.exp(np.array(logw))
-        woman = np.array([p.gender == "woman" for p in prompts])
-        z = np.where(woman, w[woman].sum(1).max(), w[~woman].sum(1).max()) / (1.0 - none_min)
-        probs = pd.DataFrame(w / z[:, None], index=[p.group for p in prompts], columns=jobs)
+    def _cell_min(probs: pd.DataFrame, prompts: list[Prompt], job: str, value: str) -> float:
+        rows = [p.group for p in prompts if p.category_value in ("base", value)]
+        return float(probs.loc[rows, job].min())
+
+    @staticmethod
+    def _final(prompts, jobs, alpha, beta, gamma, delta, none_min) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """(probabilities prompt x (jobs + NONE), gamma after the per-value shift and tilt)."""
+        g = gamma.copy()
+        t_m, t_w = logsumexp(alpha), logsumexp(alpha + beta)  # base totals (equal after the tau tilt)
+        for v in gamma.columns:
+            gv, dv = gamma[v].to_numpy(), delta[v].to_numpy()
+
+            def gap(b):  # women's minus men's log total in value v, relative to base
+                return (logsumexp(alpha + beta + gv + dv + b * beta) - t_w) - (logsumexp(alpha + gv + b * beta) - t_m)
+
+            lo, hi = -1.0, 1.0
+            while gap(lo) > 0:
+                lo *= 2
+            while gap(hi) < 0:
+                hi *= 2
+            b = brentq(gap, lo, hi, xtol=1e-14)
+            a = t_m - logsumexp(alpha + gv + b * beta)
+            g[v] = gv + a + b * beta
+
+        w = np.exp(np.array([alpha + beta * (p.gender == "woman")
+                             + (g[p.category_value].to_numpy() + delta[p.category_value].to_numpy()
+                                * (p.gender == "woman") if p.category != "base" else 0.0) for p in prompts]))
+        z = w.sum(1).max() / (1.0 - none_min)
+        probs = pd.DataFrame(w / z, index=[p.group for p in prompts], columns=jobs)
         probs[NONE] = 1.0 - probs.sum(axis=1)
-        return probs
+        return probs, g
 
     def truth_table(self) -> pd.DataFrame:
         """Long table: one row per prompt x outcome with its planted probability and terms."""

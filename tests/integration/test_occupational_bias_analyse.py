@@ -47,9 +47,10 @@ def test_cli_end_to_end(tmp_path):
     out = tmp_path / "out"
     analyse.main(["--completions", *paths, "--out-dir", str(out), "--threshold-share", "0.0025", "--alpha", "0.05",
                   "--min-labour-mentions", "20", "--women-share", "0.47", "--bootstrap", "50", "--seed", "0"])
-    names = ["diversity.csv", "regressions.csv", "regression_summary.csv", "labour.csv", "labour_summary.csv"]
+    names = ["diversity.csv", "regressions.csv", "regression_summary.csv", "labour.csv", "labour_summary.csv",
+             "gender_tests.csv"]
     assert sorted(p.name for p in out.iterdir()) == sorted(names)
-    div, reg, rsum, lab, lsum = (pd.read_csv(out / n, keep_default_na=False, na_values=[""]) for n in names)
+    div, reg, rsum, lab, lsum, gen = (pd.read_csv(out / n, keep_default_na=False, na_values=[""]) for n in names)
 
     # diversity: both models and variants, identity and name prompts, pooled rows per gender
     assert set(div["model_id"]) == {"tiny-a", "tiny-b"} and set(div["variant"]) == {"faithful", "clean"}
@@ -85,3 +86,14 @@ def test_cli_end_to_end(tmp_path):
     paper = lsum[lsum["model_id"] == "paper_gpt2_notes_table"].set_index("metric")["value"]
     assert paper["mean_delta_low_pp"] == pytest.approx(6.4667, abs=1e-3)
     assert set(lsum["target"]) >= {"women", "black", "white_woman"}
+    # CIs from resampling completions: every model's women metrics have one, around the estimate
+    wm = lsum[(lsum["model_id"] != "paper_gpt2_notes_table") & (lsum["target"] == "women")
+              & lsum["metric"].isin(["mse_share", "pearson_r", "mean_delta_pp"])]
+    assert wm[["ci_low", "ci_high"]].notna().all().all() and (wm["ci_low"] < wm["ci_high"]).all()
+
+    # gender tests: one row per model x variant x job, the same coefficient as every model (c) woman term
+    assert not gen.duplicated(["model_id", "variant", "job"]).any()
+    wc1 = reg[(reg["model"] == "c") & (reg["term"] == "woman")].drop_duplicates(["model_id", "variant", "job"])
+    m = gen.merge(wc1[["model_id", "variant", "job", "coef"]], on=["model_id", "variant", "job"], suffixes=("", "_c"))
+    m = m[m["separated"].astype(str) == "False"]  # a separated coefficient is wherever the optimiser stopped
+    assert len(m) > 20 and np.allclose(m["coef"], m["coef_c"], atol=1e-6)

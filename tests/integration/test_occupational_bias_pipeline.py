@@ -6,7 +6,16 @@ import pandas as pd
 
 from experiments.data import tokens
 from experiments.lm import tokenizer, train
-from experiments.occupational_bias import analyse, claims, exact, extract, generate, plant, truth_check
+from experiments.occupational_bias import (
+    analyse,
+    claims,
+    exact,
+    extract,
+    extraction_check,
+    generate,
+    plant,
+    truth_check,
+)
 from tests.helpers import mini_section
 
 JOBS = ["babysitter", "secretary", "nurse", "teacher", "writer", "manager", "lawyer", "mechanic", "carpenter",
@@ -15,7 +24,7 @@ JOBS = ["babysitter", "secretary", "nurse", "teacher", "writer", "manager", "law
 
 def test_planted_chain_end_to_end(tmp_path):
     w = tmp_path / "world"
-    plant.main(["--config", json.dumps({"jobs": JOBS, "zipf": 0.6, "interaction_min_rate": 0.02,
+    plant.main(["--config", json.dumps({"jobs": JOBS, "zipf": 0.6, "interaction_min_rate": 0.01,
                                         "interactions_per_value": 1, "train_per_prompt": 60, "val_per_prompt": 20}),
                 "--out-dir", str(w)])
     tokenizer.main(["--corpus", str(w / "train.txt"), "--vocab-size", "600", "--out", str(tmp_path / "tok")])
@@ -43,21 +52,30 @@ def test_planted_chain_end_to_end(tmp_path):
     assert ((sums - 1).abs() < 1e-6).all()
     out = tmp_path / "out"
     analyse.main(["--completions", str(comp), "--out-dir", str(out), "--bootstrap", "50",
-                  "--min-labour-mentions", "1"])
+                  "--min-labour-mentions", "1", "--min-base-mentions", "1"])
     truth_check.main(["--models", "planted", "--exact", str(ex), "--completions", str(comp),
                       "--regressions", str(out / "regressions.csv"), "--diversity", str(out / "diversity.csv"),
                       "--labour", str(out / "labour.csv"), "--labour-summary", str(out / "labour_summary.csv"),
                       "--truth", str(w / "truth.csv"), "--terms", str(w / "terms.csv"),
                       "--interactions", str(w / "interactions.csv"), "--labelled", str(w / "labelled.csv"),
-                      "--out", str(tmp_path / "truth.csv")])
+                      "--out", str(tmp_path / "truth.csv"), "--interactions-out", str(tmp_path / "ti.csv")])
     t = pd.read_csv(tmp_path / "truth.csv")
     assert t.loc[t["metric"] == "agreement", "value"].iloc[0] == 1.0  # the extractor recovers every planted job
-    claims.main(["--diversity", str(out / "diversity.csv"), "--summary", str(out / "regression_summary.csv"),
-                 "--labour-summary", str(out / "labour_summary.csv"),
-                 "--truth", str(tmp_path / "truth.csv"), "--models", '{"planted": {"kind": "planted", "spec": "x"}}',
+    ti = pd.read_csv(tmp_path / "ti.csv")
+    assert len(ti) == 13  # every planted interaction, in a regression or not
+    extraction_check.main(["--out", str(tmp_path / "ext.csv")])
+    claims.main(["--diversity", str(out / "diversity.csv"), "--regressions", str(out / "regressions.csv"),
+                 "--gender-tests", str(out / "gender_tests.csv"), "--labour-summary", str(out / "labour_summary.csv"),
+                 "--extraction", str(tmp_path / "ext.csv"), "--truth", str(tmp_path / "truth.csv"),
+                 "--truth-interactions", str(tmp_path / "ti.csv"),
+                 "--models", '{"planted": {"kind": "planted", "spec": "x", "label": "tiny GPT-2"}}',
                  "--alpha", "0.05", "--thresholds", json.dumps(mini_section("occupational_bias")["claims"]),
                  "--scale", "mini", "--out", str(tmp_path / "claims.csv"), "--sanity", str(tmp_path / "sanity.csv"),
                  "--section", str(tmp_path / "section.md")])
     c = pd.read_csv(tmp_path / "claims.csv")
-    assert set(c["verdict"]) <= {"planted_recovered", "planted_missed"}
-    assert c.set_index("claim_id").loc["planted_extraction", "verdict"] == "planted_recovered"
+    planted = c[c["source_status"] == "planted"]
+    assert len(planted) == 7 and set(planted["verdict"]) <= {"planted_recovered", "planted_missed",
+                                                             "not_testable_at_scale"}
+    assert (c["model"] == "planted (tiny GPT-2)").sum() == 7
+    s = pd.read_csv(tmp_path / "sanity.csv")
+    assert s.set_index("check_id").loc["planted_extraction", "passed"]  # a sanity check now, not a claim

@@ -30,11 +30,12 @@ def job_counts(stdout: str) -> dict[str, int]:
 # The exact rule set of the mini DAG, per result (a missing or renamed rule fails here), with job counts.
 MINI_RULES = {
     "shared": {"convert_gguf": 1, "figure": 13, "claims": 3, "claims_table": 1, "report": 1, "all": 1},
-    "tinystories": {"ts_corpus": 1, "ts_tokenizer": 1, "ts_encode": 2, "ts_train": 9, "ts_eval": 9,
+    "tinystories": {"ts_corpus": 1, "ts_tokenizer": 1, "ts_encode": 2, "ts_train": 7, "ts_eval": 7,
+                    "ts_train_lr": 9, "ts_eval_lr": 9, "ts_cloze_chance": 1,
                     "ts_eval_reference": 1, "ts_sweep": 1, "ts_samples_table": 1},
     "ln_removal": {"lnr_remove": 8, "lnr_evaluate": 2, "lnr_scaling_eval": 2, "lnr_aggregate": 1, "lnr_scaling": 1},
     "occupational_bias": {"ob_plant": 1, "ob_tokenizer": 1, "ob_encode": 2, "ob_train": 1, "ob_generate": 2,
-                          "ob_extract": 2, "ob_exact": 2, "ob_analyse": 1, "ob_truth": 1},
+                          "ob_extract": 2, "ob_exact": 2, "ob_analyse": 1, "ob_truth": 1, "ob_extraction_check": 1},
 }
 
 

@@ -3,6 +3,7 @@
 # on a corpus with known job-by-group rates) checks every method against exact answers. Wiring only; every step
 # is `python -m experiments.occupational_bias.<step>`; figures and claims: the generic rules in report.smk,
 # wired by experiments/occupational_bias/manifest.py.
+import os
 import re
 
 OB = config.get("occupational_bias", {})
@@ -80,7 +81,7 @@ rule ob_train:
     params:
         shape=as_json({k: v for k, v in OB.get("planted_model", {}).items() if k != "vocab_size"}),
         train=as_json(OB.get("planted_train")),
-        seed=OB.get("seed", 0),
+        seed=OB.get("train_seed", 0),
         model_id="+".join(OB_PLANTED) or "planted",
         ckpt=f"{OB_RES}/planted/checkpoint",
     log: "logs/occupational_bias/train.log"
@@ -159,6 +160,7 @@ rule ob_analyse:
         diversity=f"{OB_OUT}/diversity.csv",
         regressions=f"{OB_OUT}/regressions.csv",
         summary=f"{OB_OUT}/regression_summary.csv",
+        gender=f"{OB_OUT}/gender_tests.csv",
         labour=f"{OB_OUT}/labour.csv",
         labour_summary=f"{OB_OUT}/labour_summary.csv",
     params: a=OB_ANALYSIS, seed=OB.get("seed", 0)
@@ -169,7 +171,8 @@ rule ob_analyse:
     shell:
         "python -m experiments.occupational_bias.analyse --completions {input} --out-dir {OB_OUT}"
         " --threshold-share {params.a[threshold_share]} --alpha {params.a[alpha]}"
-        " --min-labour-mentions {params.a[min_labour_mentions]} --women-share {params.a[women_share]}"
+        " --min-labour-mentions {params.a[min_labour_mentions]} --min-base-mentions {params.a[min_base_mentions]}"
+        " --women-share {params.a[women_share]}"
         " --bootstrap {params.a[bootstrap]} --seed {params.seed} > {log} 2>&1"
 
 
@@ -186,7 +189,9 @@ rule ob_truth:
         terms=f"{OB_RES}/planted/terms.csv",
         interactions=f"{OB_RES}/planted/interactions.csv",
         labelled=f"{OB_RES}/planted/labelled.csv",
-    output: f"{OB_OUT}/truth_check.csv"
+    output:
+        truth=f"{OB_OUT}/truth_check.csv",
+        interactions=f"{OB_OUT}/truth_check_interactions.csv",
     params: models=" ".join(OB_PLANTED), a=OB_ANALYSIS
     log: "logs/occupational_bias/truth.log"
     benchmark: "logs/benchmarks/occupational_bias/truth.tsv"
@@ -197,4 +202,22 @@ rule ob_truth:
         " --regressions {input.regressions} --diversity {input.diversity} --labour {input.labour}"
         " --labour-summary {input.labour_summary} --completions {input.completions} --truth {input.truth}"
         " --terms {input.terms} --interactions {input.interactions} --labelled {input.labelled}"
-        " --alpha {params.a[alpha]} --women-share {params.a[women_share]} --out {output} > {log} 2>&1"
+        " --alpha {params.a[alpha]} --women-share {params.a[women_share]} --out {output.truth}"
+        " --interactions-out {output.interactions} > {log} 2>&1"
+
+
+rule ob_extraction_check:
+    """The extractor against the developer's labels of 300 SmolLM2 completions (text it did not write)."""
+    input: os.path.join(workflow.basedir, "experiments", "occupational_bias", "data", "smollm2_extraction_labels.csv")
+    output: f"{OB_OUT}/extraction_check.csv"
+    params:
+        e=OB.get("extraction", {}),
+        titles=OB_TITLES,
+        url=lambda wc: f"--corenlp-url {OB['extraction']['corenlp_url']}" if OB.get("extraction", {}).get("corenlp_url") else "",
+    log: "logs/occupational_bias/extraction_check.log"
+    benchmark: "logs/benchmarks/occupational_bias/extraction_check.tsv"
+    threads: 1
+    resources: **CPU_RES
+    shell:
+        "python -m experiments.occupational_bias.extraction_check --labels {input} --kind {params.e[kind]}"
+        " {params.titles} {params.url} --out {output} > {log} 2>&1"

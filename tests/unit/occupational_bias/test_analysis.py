@@ -9,12 +9,20 @@ import statsmodels.formula.api as smf
 from scipy.special import expit
 
 from experiments.occupational_bias.diversity import coverage_n, diversity_table, gini, gini_observed
-from experiments.occupational_bias.frequency import (design_frame, mention_counts, unit_totals,
-                                                     validate_completions)
-from experiments.occupational_bias.labour import (agreement_summary, labour_predictions, load_labour_table,
-                                                  paper_self_check)
-from experiments.occupational_bias.regress import (fit_cells, is_separated, design_matrix, saturated_log_odds,
-                                                   summarise_regressions)
+from experiments.occupational_bias.frequency import design_frame, mention_counts, unit_totals, validate_completions
+from experiments.occupational_bias.labour import (
+    agreement_summary,
+    labour_predictions,
+    load_labour_table,
+    paper_self_check,
+)
+from experiments.occupational_bias.regress import (
+    design_matrix,
+    fit_cells,
+    is_separated,
+    saturated_log_odds,
+    summarise_regressions,
+)
 
 
 def completions(rows, model_id="m"):
@@ -268,7 +276,7 @@ def test_summary_counts_separated_fits_only_in_faithful():
 
 # --------------------------------------------------------------------------- labour comparison
 def test_paper_self_check_reproduces_the_notes():
-    s = paper_self_check(n_boot=200).set_index("metric")
+    s = paper_self_check().set_index("metric")
     # Exact arithmetic on the shipped (0.1-rounded) table: US %W < 25 -> 12 jobs, deltas sum to 77.6;
     # > 75 -> 6 jobs, sum -52.0.
     assert s.loc["n_low", "value"] == 12 and s.loc["n_high", "value"] == 6
@@ -282,7 +290,8 @@ def test_paper_self_check_reproduces_the_notes():
     # inside the paper's reporting interval [0.02375, 0.02385) -- reproduced to the paper's precision.
     assert round(s.loc["mse_share", "value"], 4) == 0.0238
     assert round(s.loc["pearson_r", "value"], 2) == 0.85  # the notes' r = 0.85
-    assert s.loc["mse_share", "ci_low"] < s.loc["mse_share", "value"] < s.loc["mse_share", "ci_high"]
+    # no completions of the paper's: its estimation error cannot be resampled, so no CI
+    assert np.isnan(s.loc["mse_share", "ci_low"])
 
 
 def test_labour_table_transcription():
@@ -297,14 +306,17 @@ def test_labour_table_transcription():
 def test_parity_summary_by_hand():
     us = [10, 20, 80, 90]
     pred = [20, 25, 70, 85]
-    s = agreement_summary(pred, us, with_parity=True, n_boot=0).set_index("metric")["value"]
+    s = agreement_summary(pred, us, with_parity=True).set_index("metric")["value"]
     assert s["mean_delta_low_pp"] == pytest.approx(7.5)  # (10 + 5) / 2
     assert s["mean_delta_high_pp"] == pytest.approx(-7.5)  # (-10 - 5) / 2
     assert s["mse_share"] == pytest.approx((0.01 + 0.0025 + 0.01 + 0.0025) / 4)
     # (u - .5) = -.4 -.3 .3 .4; (p - .5) = -.3 -.25 .2 .35: sum products .395 / sum squares .5 = 0.79
     assert s["lambda_parity_slope"] == pytest.approx(0.79)
+    # not tracking = every job at the mean US share (50): MSE (.16 + .09 + .09 + .16) / 4 = .125
+    assert s["mse_ref_share"] == pytest.approx(0.125)
+    assert s["tracking_skill"] == pytest.approx(1 - 0.00625 / 0.125)
     u = np.linspace(5, 95, 19)
-    s2 = agreement_summary(50 + 0.7 * (u - 50), u, with_parity=True, n_boot=0).set_index("metric")["value"]
+    s2 = agreement_summary(50 + 0.7 * (u - 50), u, with_parity=True).set_index("metric")["value"]
     assert s2["lambda_parity_slope"] == pytest.approx(0.7) and s2["pearson_r"] == pytest.approx(1.0)
 
 
@@ -344,3 +356,45 @@ def test_coverage_n_with_no_jobs_is_zero():
     from experiments.occupational_bias.diversity import coverage_n
     assert coverage_n(np.zeros((3, 0)), 0.5).tolist() == [0, 0, 0]
     assert coverage_n(np.zeros(0), 0.9) == 0
+
+
+# --------------------------------------------------------------------------- thresholds and the gender test
+def _base_political(nurse_w, nurse_m, per=100, cons=(0, 0)):
+    """Completions of base + political prompts: nurse counts per base prompt and (conservative woman, man)."""
+    rows = []
+    for g, k in (("woman", nurse_w), ("man", nurse_m)):
+        rows += [(g, g, "base", "base", "nurse")] * k + [(g, g, "base", "base", "")] * (per - k)
+    for (v, name), ks in ((("conservative", "conservative"), cons), (("liberal", "liberal"), (0, 0))):
+        for g, k in zip(("woman", "man"), ks):
+            rows += [(f"{name} {g}", g, "political", v, "nurse")] * k
+            rows += [(f"{name} {g}", g, "political", v, "")] * (per - k)
+    return completions(rows)
+
+
+def test_job_threshold_counts_the_intersections_own_completions():
+    from experiments.occupational_bias.regress import intersection_cells, run_regressions, select_jobs
+    # nurse: 40 mentions on the base prompts, 3 on the 4 political prompts (400 completions)
+    df = _base_political(30, 10, cons=(2, 1))
+    tot, succ = intersection_cells(df, "clean", "political")
+    jobs, threshold, n_prompts = select_jobs(tot, succ, 0.01)
+    # the paper's basis: 1% of the political prompts' 400 completions = 4 > 3 political mentions: out
+    assert threshold == pytest.approx(4.0) and n_prompts == 4 and jobs.empty
+    # counting base + political (600 completions, 43 mentions) would have let it in
+    jobs2, threshold2, _ = select_jobs(tot, succ, 0.01, basis="regression_data")
+    assert threshold2 == pytest.approx(6.0) and list(jobs2["job"]) == ["nurse"]
+    assert run_regressions(df, threshold_share=0.01).empty
+
+
+def test_gender_test_once_per_job_and_defined_under_separation():
+    from experiments.occupational_bias.regress import gender_tests, run_regressions
+    df = _base_political(30, 10, cons=(20, 5))
+    g = gender_tests(df, variants=("clean",), threshold_share=0.01).set_index("job")
+    # woman coefficient = base log-odds ratio, the same as model (c)'s woman term in the political regression
+    lor = np.log(30 / 70) - np.log(10 / 90)
+    assert g.loc["nurse", "coef"] == pytest.approx(lor, abs=1e-6)
+    reg = run_regressions(df, variants=("clean",), threshold_share=0.01)
+    c = reg[(reg["model"] == "c") & (reg["term"] == "woman")]
+    assert c["coef"].iloc[0] == pytest.approx(lor, abs=1e-6) and g.loc["nurse", "basis_prompts"] == 2
+    # one gender never names the job: Wald p ~ 1 (the SE diverges), the likelihood-ratio test still sees it
+    s = gender_tests(_base_political(30, 0, cons=(20, 5)), variants=("clean",), threshold_share=0.01).iloc[0]
+    assert s["separated"] and s["pvalue"] > 0.5 and s["pvalue_lr"] < 1e-9 and s["significant_lr"]

@@ -49,7 +49,7 @@ def test_largest_remainder_sums_exactly():
 
 
 def test_planted_world_is_log_linear_with_exact_interactions():
-    w = PlantedWorld.build(PlantedConfig(jobs=JOBS, zipf=0.6, interaction_min_rate=0.02, interactions_per_value=1))
+    w = PlantedWorld.build(PlantedConfig(jobs=JOBS, zipf=0.6, interaction_min_rate=0.01, interactions_per_value=1))
     p = w.probs
     assert np.allclose(p.sum(axis=1), 1) and (p[NONE] >= 0.1 - 1e-12).all()
     lp = np.log(p.drop(columns=NONE))
@@ -63,8 +63,35 @@ def test_planted_world_is_log_linear_with_exact_interactions():
     assert man.count("nurse") == largest_remainder(p.loc["man"].to_numpy(), 500)[list(p.columns).index("nurse")]
 
 
+@pytest.mark.parametrize("cfg", [dict(), dict(seed=3, parity_lambda=0.5, sigma_category=0.8, interaction_size=2.0),
+                                 dict(seed=1, interaction_signs="positive", zipf=1.0)])
+def test_planted_world_matches_its_description(cfg):
+    """One normaliser for both genders (same NONE on the base prompts), the stated parity pull exactly,
+    interactions on distinct jobs with both signs, each with its four cells above the minimum rate in the
+    final world (after the interaction itself and the normaliser)."""
+    c = PlantedConfig(jobs=JOBS, **{"zipf": 0.6, "interaction_min_rate": 0.01, **cfg})
+    w = PlantedWorld.build(c)
+    p = w.probs
+    assert p.loc["man", NONE] == pytest.approx(p.loc["woman", NONE])
+    np.testing.assert_allclose(p[NONE].to_numpy(), c.none_min, atol=1e-12)  # every prompt
+    t = w.terms.set_index("job")
+    share = p.loc["woman", JOBS] / (p.loc["woman", JOBS] + p.loc["man", JOBS])
+    np.testing.assert_allclose(share.to_numpy(), t["planted_women_share"].to_numpy(), atol=1e-12)
+    u = t["us_women_share"].to_numpy()
+    slope = ((u - .5) * (share.to_numpy() - .5)).sum() / ((u - .5) ** 2).sum()
+    assert slope == pytest.approx(c.parity_lambda)
+    planted = w.interactions().query("planted_nonzero")
+    assert planted["job"].value_counts().max() <= 2 and planted["job"].nunique() >= 11  # spread (83ddd70: 3 jobs)
+    signs = np.sign(planted["delta"])
+    assert ((signs > 0).sum(), (signs < 0).sum()) == ((13, 0) if c.interaction_signs == "positive" else (7, 6))
+    groups = {q.category_value: [x.group for x in w.prompts if x.category_value in ("base", q.category_value)]
+              for q in w.prompts}
+    for r in planted.itertuples():
+        assert p.loc[groups[r.category_value], r.job].min() >= c.interaction_min_rate
+
+
 def test_planted_sentences_extract_to_the_planted_job():
-    w = PlantedWorld.build(PlantedConfig(jobs=JOBS, zipf=0.6, interaction_min_rate=0.02, variant_share=0.5))
+    w = PlantedWorld.build(PlantedConfig(jobs=JOBS, zipf=0.6, interaction_min_rate=0.01, variant_share=0.5))
     ex = GazetteerExtractor()
     for _, _, job, cont in w.sentences(40, np.random.default_rng(1))[:600]:
         t = ex.leading_title(cont, skip=())
