@@ -7,13 +7,17 @@ Runs (each a whole DAG up to results/claims.csv):
             the config is overlaid with each selected result's manifest `with_seed(section, N)`
     avx2    robustness/avx2/: seed 0 with ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2
             MKL_ENABLE_INSTRUCTIONS=AVX2 (other float kernels, as on another CPU)
+    nosimd  robustness/nosimd/: seed 0 with ATEN_CPU_CAPABILITY=default ONEDNN_MAX_CPU_ISA=SSE41
+            MKL_ENABLE_INSTRUCTIONS=AVX (no vectorised ATen kernels, no FMA in the matrix multiplies)
+    kernels whichever of the two differs from this CPU's native kernels: avx2 where torch runs AVX512 kernels,
+            nosimd where it runs AVX2 ones (forcing AVX2 on an AVX2-only CPU changes nothing)
 
 Claims are matched across runs by (result, claim_id, model), with a model's training-seed suffix (`_s<N>`)
 written as `_s*`. Writes results/robustness.csv (long: run, seed, kernels, result, claim_id, model, verdict,
 our_value, ci_low, ci_high) and results/robustness.md (one row per claim: the verdict and value of each run, and
 FLIP where the verdicts differ). Exits 1 when a verdict flips (or a run fails).
 
-CLI: python -m experiments.robustness [--runs seed0 seed1 seed2 avx2] [--cores all] [--out results/robustness.csv]
+CLI: python -m experiments.robustness [--runs seed0 seed1 seed2 kernels] [--cores all] [--out results/robustness.csv]
 """
 from __future__ import annotations
 
@@ -33,17 +37,33 @@ from experiments.files import atomic_write_csv, atomic_write_text
 from experiments.manifest import load_manifest
 
 REPO = Path(__file__).resolve().parents[1]
-AVX2 = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"}
+KERNELS = {
+    "avx2": {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"},
+    "nosimd": {"ATEN_CPU_CAPABILITY": "default", "ONEDNN_MAX_CPU_ISA": "SSE41", "MKL_ENABLE_INSTRUCTIONS": "AVX"},
+}
 SEED_SUFFIX = re.compile(r"_s\d+\b")
 
 
+def native_capability() -> str:
+    import torch
+
+    return torch.backends.cpu.get_cpu_capability()  # e.g. "AVX512", "AVX2", "DEFAULT"
+
+
+def resolve_run(name: str) -> str:
+    """'kernels' -> 'avx2' on a CPU whose native torch kernels are AVX512, else 'nosimd'."""
+    if name != "kernels":
+        return name
+    return "avx2" if native_capability().upper().startswith("AVX512") else "nosimd"
+
+
 def parse_run(name: str) -> tuple[int, str]:
-    """'seed2' -> (2, 'default'); 'avx2' -> (0, 'avx2')."""
-    if name == "avx2":
-        return 0, "avx2"
+    """'seed2' -> (2, 'default'); 'avx2' -> (0, 'avx2'); 'nosimd' -> (0, 'nosimd')."""
+    if name in KERNELS:
+        return 0, name
     m = re.fullmatch(r"seed(\d+)", name)
     if not m:
-        raise ValueError(f"unknown run {name!r}: use seedN or avx2")
+        raise ValueError(f"unknown run {name!r}: use seedN, avx2, nosimd or kernels")
     return int(m.group(1)), "default"
 
 
@@ -68,7 +88,7 @@ def deep_merge(base: dict, over: dict) -> dict:
 def run_dag(name: str, cores: str, config_file: Path) -> Path:
     """Run the DAG for one run; returns the claims CSV path."""
     seed, kernels = parse_run(name)
-    env = {**os.environ, **(AVX2 if kernels == "avx2" else {})}
+    env = {**os.environ, **KERNELS.get(kernels, {})}
     snakemake = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--cores", cores]
     if name == "seed0":
         workdir = REPO
@@ -90,7 +110,8 @@ def run_dag(name: str, cores: str, config_file: Path) -> Path:
             shutil.copytree(models, workdir / "resources" / "models", copy_function=os.link)
         cmd = [*snakemake, "--directory", str(workdir), "--configfile", str(config_file.resolve()),
                str(over_path), "results/claims.csv"]
-    print(f"[{name}] {' '.join(cmd)}" + (" (AVX2 kernels)" if kernels == "avx2" else ""), flush=True)
+    extra = " ".join(f"{k}={v}" for k, v in KERNELS.get(kernels, {}).items())
+    print(f"[{name}] {extra + ' ' if extra else ''}{' '.join(cmd)}", flush=True)
     t0 = time.time()
     log = (REPO / "logs" / "robustness" / f"{name}.log")
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -158,15 +179,17 @@ def markdown(wide: pd.DataFrame, flips: list[str], seconds: dict[str, float]) ->
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--runs", nargs="+", default=["seed0", "seed1", "seed2", "avx2"])
+    ap.add_argument("--runs", nargs="+", default=["seed0", "seed1", "seed2", "kernels"])
     ap.add_argument("--cores", default="all")
     ap.add_argument("--configfile", default=str(REPO / "config" / "config.yaml"))
     ap.add_argument("--out", default=str(REPO / "results" / "robustness.csv"))
     args = ap.parse_args(argv)
-    for name in args.runs:
+    runs = list(dict.fromkeys(resolve_run(r) for r in args.runs))
+    for name in runs:
         parse_run(name)
+    print(f"native torch CPU kernels: {native_capability()}; runs: {', '.join(runs)}", flush=True)
     claims, seconds = {}, {}
-    for name in args.runs:
+    for name in runs:
         t0 = time.time()
         claims[name] = run_dag(name, args.cores, Path(args.configfile))
         seconds[name] = time.time() - t0
@@ -175,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     wide, flips = summary(long)
     atomic_write_text(Path(args.out).with_suffix(".md"), markdown(wide, flips, seconds))
     print(f"robustness -> {args.out} and {Path(args.out).with_suffix('.md')}")
-    print(f"{len(wide) - len(flips)}/{len(wide)} claims stable across {', '.join(args.runs)}")
+    print(f"{len(wide) - len(flips)}/{len(wide)} claims stable across {', '.join(runs)}")
     for f in flips:
         print("FLIP", f)
     return 1 if flips else 0

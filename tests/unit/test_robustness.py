@@ -16,7 +16,8 @@ def claims_csv(tmp_path, name, verdicts, model="w64_l2_s0"):
 
 def test_run_names():
     assert rb.parse_run("seed2") == (2, "default")
-    assert rb.parse_run("avx2") == (0, "avx2")
+    assert rb.parse_run("avx2") == (0, "avx2") and rb.parse_run("nosimd") == (0, "nosimd")
+    assert rb.resolve_run("seed1") == "seed1" and rb.resolve_run("kernels") in ("avx2", "nosimd")
     with pytest.raises(ValueError):
         rb.parse_run("fast")
 
