@@ -31,7 +31,6 @@ from experiments.lm.sample import sample_ids  # noqa: E402
 from experiments.lm.train import TrainConfig, autocast, lm_loss, make_optimizer  # noqa: E402
 from experiments.smoke_paper import EOT_ID, VOCAB, gpt2_shaped_tokenizer, short_prompts  # noqa: E402
 
-
 DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
@@ -140,7 +139,8 @@ def main() -> None:
         DEVICE = torch.device(args.device)
     if DEVICE.type == "cuda" and not torch.cuda.is_available():
         sys.exit("--device cuda but torch sees no CUDA device")
-    res = {"device": torch.cuda.get_device_name() if DEVICE.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)",
+    cpu = f"cpu ({torch.get_num_threads()} threads)"
+    res = {"device": torch.cuda.get_device_name() if DEVICE.type == "cuda" else cpu,
            "torch": torch.__version__}
     print(json.dumps(res), flush=True)
     from experiments.tinystories.world import StoryWorld, WorldConfig

@@ -44,7 +44,8 @@ def encode_documents(tokenizer, docs: Iterable[str], batch_size: int = 1000, pro
     return np.concatenate(parts)
 
 
-def random_batch(stream: np.ndarray, batch_size: int, block: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+def random_batch(stream: np.ndarray, batch_size: int, block: int,
+                 gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """`batch_size` random windows of `block`+1 tokens: inputs and next-token targets."""
     if len(stream) <= block + 1:
         raise ValueError(f"token stream of {len(stream)} tokens is shorter than one block of {block + 1}")

@@ -5,7 +5,8 @@ GPT-2 config's bos/eos ids can be set from the tokenizer, not left at 50256.
 
 CLI:
     python -m experiments.lm.tokenizer --corpus train.txt --kind bpe --vocab-size 1024 --out DIR
-    python -m experiments.lm.tokenizer --corpus train.txt --kind pretrained --pretrained hub:EleutherAI/gpt-neo-125M --out DIR
+    python -m experiments.lm.tokenizer --corpus train.txt --kind pretrained \
+        --pretrained hub:EleutherAI/gpt-neo-125M --out DIR
 """
 from __future__ import annotations
 

@@ -53,7 +53,7 @@ CE_SMALL = ClaimSpec(
     min_n=30, n_unit="held-out blocks")
 CE_XL = dataclasses.replace(
     CE_SMALL, claim_id="xl_ce_cost", claim="GPT-2 XL without LayerNorm loses only ~0.03 nats of cross-entropy.",
-    source="Baroni 2507.02559 abstract ('+0.03') = model card, OWT val, LN-free vs vanilla", 
+    source="Baroni 2507.02559 abstract ('+0.03') = model card, OWT val, LN-free vs vanilla",
     paper_value=f"{_rel(BARONI_OWT['gpt2-xl'][:2])} (gpt2-xl_aux, 800 steps)",
     test="paper scale with gpt2-xl only; the small_ce_cost rule on the XL model")
 DLA = ClaimSpec(
@@ -294,7 +294,8 @@ def section(ce, dla, scale: str, rows: list) -> str:
              "(centering kept, per-token std frozen to an EMA scalar; ln_1's Q/K and V paths each tracked until "
              "their own event) in the papers' order (ln_2 block by block, ln_1 Q/K, ln_1 V, ln_f) while "
              "fine-tuning continues; a control is fine-tuned for the same steps with LN kept.", "",
-             "| model | CE original | CE control | CE LN-free | ΔCE vs control [95% CI] | DLA NMAE original / LN-free |",
+             "| model | CE original | CE control | CE LN-free | ΔCE vs control [95% CI] "
+             "| DLA NMAE original / LN-free |",
              "|---|---|---|---|---|---|"]
     for m in sorted(ce.model_id.unique()):
         def v(variant, metric="ce_nats"):
@@ -321,7 +322,8 @@ def section(ce, dla, scale: str, rows: list) -> str:
     untested = [r.model for r in rows if r.claim_id == NEURONS.claim_id and r.verdict == "not_testable_at_scale"]
     if untested:
         lines.append(f"- No confidence neurons in {', '.join(untested)}: the final norm does not amplify the picked "
-                     "neurons' entropy effect (see the claim's notes), so there is nothing for LN removal to switch off.")
+                     "neurons' entropy effect (see the claim's notes), so there is nothing for LN removal to "
+                     "switch off.")
     lines += ["- Not done: the EOT-token special case of the V path; The Pile / HellaSwag evaluations; per-head "
               "(rather than per-attention-block) DLA; SmolLM2 RMSNorm removal.", ""]
     return "\n".join(lines)

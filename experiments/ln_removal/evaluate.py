@@ -38,9 +38,14 @@ from experiments.lm.build import count_params
 from experiments.lm.devices import pick_device
 from experiments.lm.load import load_model
 from experiments.lm.score import block_losses
+from experiments.ln_removal.analysis import (
+    ablate_neurons,
+    dla_check,
+    mean_component_nmae,
+    pick_entropy_neurons,
+    pooled_ratio,
+)
 from experiments.stats import bootstrap_ci
-from experiments.ln_removal.analysis import (ablate_neurons, dla_check, mean_component_nmae,
-                                             pick_entropy_neurons, pooled_ratio)
 
 NAN = float("nan")
 
@@ -51,8 +56,10 @@ def ce_rows(model_id: str, losses: dict[str, np.ndarray], n_boot: int) -> list[d
         lo, hi = bootstrap_ci(x, n_boot=n_boot)
         rows.append(dict(model_id=model_id, variant=variant, metric="ce_nats", value=float(x.mean()), ci_low=lo,
                          ci_high=hi, n=len(x)))
-        for metric, stat in (("ce_block_median_nats", np.median), ("ce_block_p99_nats",
-                                                                    lambda a, axis=None: np.quantile(a, 0.99, axis=axis))):
+        def p99(a, axis=None):
+            return np.quantile(a, 0.99, axis=axis)
+
+        for metric, stat in (("ce_block_median_nats", np.median), ("ce_block_p99_nats", p99)):
             lo, hi = bootstrap_ci(x, n_boot=n_boot, stat=stat)
             rows.append(dict(model_id=model_id, variant=variant, metric=metric, value=float(stat(x)), ci_low=lo,
                              ci_high=hi, n=len(x)))

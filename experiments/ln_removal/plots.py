@@ -1,7 +1,7 @@
 """LN-removal figures, each drawn from one CSV.
 
-    loss_schedule   curves.csv: training CE (aux term excluded) through the removal schedule (LN-free run and the with-LN
-                    control) per model, a vertical line at each removal event, shaded removal span
+    loss_schedule   curves.csv: training CE (aux term excluded) through the removal schedule (LN-free run and the
+                    with-LN control) per model, a vertical line at each removal event, shaded removal span
     delta_ce_size   ce.csv: ΔCE (LN-free minus control, and minus original) with 95% CIs vs non-embedding params
     dla_error       dla.csv: DLA error (NMAE vs the direct effect, mean over components, 95% CI) per model,
                     original / control / LN-free (log y)

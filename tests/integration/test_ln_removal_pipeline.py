@@ -13,10 +13,10 @@ from experiments.lm.build import build_model
 from experiments.lm.tokenizer import train_bpe
 from experiments.lm.train import TrainConfig, train
 from experiments.ln_removal import aggregate, claims, evaluate, remove, scaling
-from experiments.report import plot
-from tests.helpers import mini_section
 from experiments.ln_removal.remove import AuxStdLoss
 from experiments.ln_removal.schedule import RemovalSchedule, ScheduleConfig, fake_norms, install
+from experiments.report import plot
+from tests.helpers import mini_section
 
 
 class Kill:
@@ -143,7 +143,8 @@ def test_cli_pipeline(tmp_path):
                    "--out", str(out / f"{name}.png")])
         assert (out / f"{name}.png").exists()
     claims.main(["--ce", str(out / "ce.csv"), "--dla", str(out / "dla.csv"), "--neurons", str(out / "neurons.csv"),
-                 "--scaling-fit", str(out / "scaling_fit.csv"), "--thresholds", json.dumps(mini_section("ln_removal")["claims"]),
+                 "--scaling-fit", str(out / "scaling_fit.csv"),
+                 "--thresholds", json.dumps(mini_section("ln_removal")["claims"]),
                  "--scale", "mini", "--out", str(out / "claims.csv"), "--sanity", str(out / "sanity.csv"),
                  "--section", str(out / "section.md")])
     c = pd.read_csv(out / "claims.csv").set_index("claim_id")

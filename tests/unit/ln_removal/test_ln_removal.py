@@ -5,11 +5,15 @@ import torch
 from torch import nn
 
 from experiments.lm.arch import get_adapter, tiny_model
-from experiments.ln_removal.analysis import (ablate_neurons, dla_check, mean_component_nmae,
-                                             pick_entropy_neurons, pooled_ratio)
+from experiments.ln_removal.analysis import (
+    ablate_neurons,
+    dla_check,
+    mean_component_nmae,
+    pick_entropy_neurons,
+    pooled_ratio,
+)
 from experiments.ln_removal.fake_norm import FakeLayerNorm, SplitCAttn, fake_ln, per_token_std
-from experiments.ln_removal.schedule import (RemovalSchedule, ScheduleConfig, events, export_ln_free, fake_norms,
-                                             install)
+from experiments.ln_removal.schedule import RemovalSchedule, ScheduleConfig, events, export_ln_free, fake_norms, install
 
 
 def _ln(d=16, bias=True, seed=0):
@@ -152,7 +156,8 @@ def test_schedule_events_scaled_and_exact():
     assert again.fired == sched.fired
     assert all(f.mode == "fake" and not f.pos0 for f in fake_norms(fresh).values())
     assert set(fresh.state_dict()) == set(model.state_dict())
-    assert "transformer.h.0.ln_1.sigma_v" in fresh.state_dict() and "transformer.h.0.ln_2.sigma_v" not in fresh.state_dict()
+    keys = fresh.state_dict()
+    assert "transformer.h.0.ln_1.sigma_v" in keys and "transformer.h.0.ln_2.sigma_v" not in keys
 
 
 def _ln_free_model(seed=0, v_factor=1.0):
