@@ -236,7 +236,7 @@ def read_table(path: str | Path) -> pd.DataFrame:
     """A claims or sanity CSV as written: empty numeric cells are NaN, empty text cells stay empty strings."""
     df = pd.read_csv(path, keep_default_na=False, na_values=[""])
     text = [c for c in df.columns if c not in NUMERIC]
-    df[text] = df[text].fillna("")
+    df[text] = df[text].astype(object).fillna("")
     return df
 
 
