@@ -3,6 +3,8 @@
     scores = continuation_logprobs(model, tok, ["The capital of France is"], [" Paris"])
     scores[0].logprob, scores[0].n_tokens
     losses = block_losses(model, blocks)          # (n,) mean next-token NLL in nats
+    picks = multiple_choice(model, tok, ["Lily picked up her"], [[" red ball", " blue ball"]])
+    picks[0].chosen, picks[0].logprobs, picks[0].n_tokens, picks[0].per_token
 """
 from __future__ import annotations
 
@@ -79,6 +81,62 @@ def continuation_logprobs(model, tokenizer, prefixes: list[str], continuations: 
         for b, i in enumerate(batch):
             results[i] = ContinuationScore(float(sums[b]), len(pairs[i][1]))
     return results
+
+
+NORMALIZATIONS = ("sum", "per_token")  # the score an option is chosen by: summed log-prob, or it / n_tokens
+
+
+class Choice(NamedTuple):
+    """One multiple-choice item scored: per option the summed log-prob (nats), its token count and the
+    length-normalised score (log-prob per token); `chosen` is the argmax under `normalization`."""
+
+    logprobs: tuple[float, ...]
+    n_tokens: tuple[int, ...]
+    per_token: tuple[float, ...]
+    chosen: int
+    normalization: str
+
+
+def choose(logprobs, n_tokens, normalization: str) -> int:
+    """Index of the best option under a named normalisation (first one on ties)."""
+    if normalization not in NORMALIZATIONS:
+        raise ValueError(f"normalization {normalization!r} not in {NORMALIZATIONS}")
+    if normalization == "sum":
+        scores = list(logprobs)
+    else:
+        if any(n <= 0 for n in n_tokens):
+            raise ValueError("per_token normalisation needs options of at least one token")
+        scores = [lp / n for lp, n in zip(logprobs, n_tokens)]
+    return int(np.argmax(scores))
+
+
+def multiple_choice(model, tokenizer, prefixes: list[str], options: list[list[str]], normalization: str = "sum",
+                    batch_size: int = 32, progress: bool = False) -> list[Choice]:
+    """Score each prefix's candidate continuations (options[i] for prefixes[i]) and pick one.
+
+    Under "sum" a longer option pays for every extra token, so compare summed log-probs only across
+    options of the same token count (e.g. drop the others first); "per_token" divides by the count.
+    Every option is scored with the same prefix tokens (continuation_logprobs' exact boundary).
+    """
+    if len(prefixes) != len(options):
+        raise ValueError(f"{len(prefixes)} prefixes but {len(options)} option lists")
+    if normalization not in NORMALIZATIONS:
+        raise ValueError(f"normalization {normalization!r} not in {NORMALIZATIONS}")
+    if any(len(opts) == 0 for opts in options):
+        raise ValueError("every prefix needs at least one option")
+    flat_prefix = [p for p, opts in zip(prefixes, options) for _ in opts]
+    flat_opts = [o for opts in options for o in opts]
+    scores = continuation_logprobs(model, tokenizer, flat_prefix, flat_opts, batch_size=batch_size,
+                                   progress=progress)
+    out, k = [], 0
+    for opts in options:
+        part = scores[k:k + len(opts)]
+        k += len(opts)
+        lp = tuple(s.logprob for s in part)
+        nt = tuple(s.n_tokens for s in part)
+        per = tuple(s.logprob / s.n_tokens if s.n_tokens else float("nan") for s in part)
+        out.append(Choice(lp, nt, per, choose(lp, nt, normalization), normalization))
+    return out
 
 
 @torch.inference_mode()

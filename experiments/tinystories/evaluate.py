@@ -1,7 +1,9 @@
 """Evaluate one model: validation loss, sampled continuations of held-out beginnings, and their grades.
 
 Measured (one row per metric, long format; CIs are 95% percentile bootstraps):
-    val_loss_nats            mean next-token cross-entropy on fixed validation blocks (CI over blocks)
+    val_loss_nats            mean next-token cross-entropy on fixed validation blocks from the END of the
+                             validation stream (disjoint from the blocks training monitors and picks the
+                             learning rate on; CI over blocks)
     grammar_rate             share of generated sentences that parse under the generating grammar
                              (CI over continuations); an unfinished last sentence cut by the token limit
                              is not graded
@@ -9,14 +11,17 @@ Measured (one row per metric, long format; CIs are 95% percentile bootstraps):
                              the model's words up to the sentence end) parses: "completes the split sentence"
     consistency_rate         share of checked references (pronouns, names, object colour/size, place) in
                              the continuations that agree with the story's planted facts
-    cloze_accuracy[_<kind>]  accuracy of picking the true fact among equal-length alternatives by log-prob
+    cloze_accuracy[_<kind>]  accuracy of picking the true fact among same-class alternatives of equal token
+                             length by summed log-prob (cloze.py; with cloze_chance = mean 1/k and
+                             cloze_items_dropped, the items left with a single equal-length option)
     distinct_2, distinct_3   unique / total word n-grams over all continuations
     novelty_<n>              share of generated word n-grams absent from the training corpus (copying check)
     judge_<grade>            mean grade of an LLM judge, when one is configured
     words_per_continuation   mean length of the graded continuations
 
-`--model reference` grades the generator's own held-out continuations instead of a model: the
-ceiling of every exact metric (should be 1.0 for grammar and consistency).
+`--metrics loss_cloze` stops after the validation loss and the cloze probes (the learning-rate sweep's
+models need nothing else). `--model reference` grades the generator's own held-out continuations
+instead of a model: the ceiling of every exact metric (should be 1.0 for grammar and consistency).
 
 CLI: python -m experiments.tinystories.evaluate --model dir:MODEL --model-id w64_l2_s0 --val val.npy \
         --prompts prompts.jsonl --cloze cloze.jsonl --train-corpus train.txt --eval-config '{...}' \
@@ -40,10 +45,11 @@ from experiments.lm.build import count_params
 from experiments.lm.devices import pick_device
 from experiments.lm.load import load_model
 from experiments.lm.sample import sample
-from experiments.lm.score import block_losses, continuation_logprobs
-from experiments.stats import bootstrap_ci, ratio_ci
+from experiments.lm.score import block_losses
 from experiments.lm.tokenizer import iter_documents
+from experiments.stats import bootstrap_ci, ratio_ci
 from experiments.tinystories import metrics
+from experiments.tinystories.cloze import cloze_metrics, score_items
 from experiments.tinystories.judge import ExactStoryWorldJudge, make_judge
 
 
@@ -58,13 +64,14 @@ def read_jsonl(path: str | Path, limit: int | None = None) -> list[dict]:
     return rows
 
 
-def model_info(model, model_id: str, scale: str, seed: int) -> dict:
+def model_info(model, model_id: str, scale: str, seed: int, lr: float) -> dict:
     cfg = model.config
     n = count_params(model)
     width = getattr(cfg, "n_embd", None) or getattr(cfg, "hidden_size")
     depth = getattr(cfg, "n_layer", None) or getattr(cfg, "num_layers")
     return dict(model_id=model_id, arch=cfg.model_type, width=width, depth=depth,
-                n_heads=getattr(cfg, "n_head", None) or getattr(cfg, "num_heads"), seed=seed, scale=scale, **n)
+                n_heads=getattr(cfg, "n_head", None) or getattr(cfg, "num_heads"), seed=seed, lr=lr, scale=scale,
+                **n)
 
 
 def row(info: dict, metric: str, value: float, ci=(float("nan"), float("nan")), n: int = 0) -> dict:
@@ -103,11 +110,15 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--model", required=True, help="model spec (dir:..., hub:...) or 'reference'")
     ap.add_argument("--model-id", required=True)
     ap.add_argument("--seed", type=int, default=0, help="training seed of the model (a column); also seeds sampling")
+    ap.add_argument("--lr", type=float, default=float("nan"), help="peak learning rate the model was trained with "
+                    "(a column; NaN for models trained elsewhere)")
     ap.add_argument("--val", required=True)
     ap.add_argument("--prompts", required=True)
     ap.add_argument("--cloze", required=True)
     ap.add_argument("--train-corpus", required=True)
     ap.add_argument("--eval-config", required=True)
+    ap.add_argument("--metrics", default="all", choices=["all", "loss_cloze"],
+                    help="loss_cloze: validation loss and cloze probes only (no sampling, no grades)")
     ap.add_argument("--judge", default="exact", choices=["exact", "none", "hf_local"])
     ap.add_argument("--judge-model", default="none")
     ap.add_argument("--judge-converted-dir", default=None)
@@ -129,23 +140,35 @@ def main(argv: list[str] | None = None) -> None:
 
     if args.model == "reference":
         model = tok = None
-        info = dict(model_id="reference", arch="reference", width=0, depth=0, n_heads=0, seed=0, scale=args.scale,
-                    params_total=0, params_non_embedding=0)
+        info = dict(model_id="reference", arch="reference", width=0, depth=0, n_heads=0, seed=0, lr=float("nan"),
+                    scale=args.scale, params_total=0, params_non_embedding=0)
         expanded = [p for p in prompts for _ in range(reps)]
         continuations = [p["reference"] for p in expanded]
         finished = [True] * len(continuations)
     else:
         model, tok = load_model(args.model, device=device)
-        info = model_info(model, args.model_id, args.scale, args.seed)
+        info = model_info(model, args.model_id, args.scale, args.seed, args.lr)
         print(f"{args.model_id}: {info['params_total']:,} params on {device}", flush=True)
         context = model.config.max_position_embeddings if hasattr(model.config, "max_position_embeddings") \
             else model.config.n_positions
         block = min(args.block_size or context, context)
-        blocks = eval_blocks(np.load(args.val, mmap_mode="r"), block, cfg["val_blocks"])
+        blocks = eval_blocks(np.load(args.val, mmap_mode="r"), block, cfg["val_blocks"], from_end=True)
         with torch.inference_mode():
             losses = block_losses(model, blocks.to(device))
         rows.append(row(info, "val_loss_nats", losses.mean(), bootstrap_ci(losses, cfg["bootstrap"]), len(losses)))
         print(f"val loss {losses.mean():.4f} over {len(losses)} blocks of {block}", flush=True)
+
+        cloze = read_jsonl(args.cloze, cfg["n_cloze"]) if cfg["n_cloze"] else []
+        if cloze:
+            scored = score_items(model, tok, cloze, progress=True)
+            rows += [row(info, m, v, ci, n) for m, v, ci, n in cloze_metrics(scored, len(cloze), cfg["bootstrap"])]
+
+        if args.metrics == "loss_cloze":
+            atomic_write_csv(pd.DataFrame(rows), args.out, allow_nan=["ci_low", "ci_high", "lr"])
+            atomic_write_text(args.samples, "")
+            print(pd.DataFrame(rows)[["metric", "value", "ci_low", "ci_high"]].to_string(index=False))
+            print(f"done (loss and cloze only) in {time.time() - t0:.1f} s", flush=True)
+            return
 
         expanded = [p for p in prompts for _ in range(reps)]
         longest = max(len(tok(p["prompt"])["input_ids"]) for p in prompts)
@@ -157,28 +180,6 @@ def main(argv: list[str] | None = None) -> None:
             model, tok, [p["prompt"] for p in expanded], max_new_tokens=min(cfg["max_new_tokens"], room),
             temperature=cfg["temperature"], top_k=cfg["top_k"], top_p=cfg["top_p"], seed=info["seed"],
             desc="sampling", return_finished=True)
-
-        cloze = read_jsonl(args.cloze, cfg["n_cloze"]) if cfg["n_cloze"] else []
-        if cloze:
-            flat_prefix = [c["prefix"] for c in cloze for _ in c["options"]]
-            flat_opts = [o for c in cloze for o in c["options"]]
-            with torch.inference_mode():
-                scores = continuation_logprobs(model, tok, flat_prefix, flat_opts, progress=True)
-            k, correct, kinds = 0, [], []
-            for c in cloze:
-                lp = [s.logprob for s in scores[k : k + len(c["options"])]]
-                k += len(c["options"])
-                correct.append(float(int(np.argmax(lp)) == c["answer"]))
-                kinds.append(c["kind"])
-            correct_arr = np.asarray(correct)
-            chance = float(np.mean([1 / len(c["options"]) for c in cloze]))
-            rows.append(row(info, "cloze_chance", chance, n=len(cloze)))
-            rows.append(row(info, "cloze_accuracy", correct_arr.mean(), bootstrap_ci(correct_arr, cfg["bootstrap"]),
-                            len(correct_arr)))
-            for kind in sorted(set(kinds)):
-                sel = correct_arr[np.asarray(kinds) == kind]
-                rows.append(row(info, f"cloze_accuracy_{kind}", sel.mean(), bootstrap_ci(sel, cfg["bootstrap"]),
-                                len(sel)))
 
     n_boot = cfg["bootstrap"]
     graded = [trim_unfinished(c, f) for c, f in zip(continuations, finished)]
@@ -213,7 +214,7 @@ def main(argv: list[str] | None = None) -> None:
     words = np.asarray([len(c.split()) for c in continuations], dtype=float)
     rows.append(row(info, "words_per_continuation", words.mean(), bootstrap_ci(words, n_boot), len(words)))
 
-    atomic_write_csv(pd.DataFrame(rows), args.out, allow_nan=["ci_low", "ci_high"])
+    atomic_write_csv(pd.DataFrame(rows), args.out, allow_nan=["ci_low", "ci_high", "lr"])
     samples = []
     for i, (p, c, rec) in enumerate(zip(expanded, continuations, records)):
         samples.append({"model_id": info["model_id"], "prompt_index": i // reps, "sample_index": i % reps,

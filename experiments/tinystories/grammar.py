@@ -1,6 +1,6 @@
 """Exact recognizer and consistency checker for StoryWorld text.
 
-The recognizer is compiled from the generator's own templates (`world.COMPILED`), so the
+The recognizer is compiled from the generator's own templates (`templates.COMPILED`), so the
 two cannot drift apart.  A sentence is *grammatical* iff it is, token for token, some
 expanded template with
 
@@ -23,8 +23,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from experiments.tinystories import world
-from experiments.tinystories.world import QUOTE, SLOT_KIND, Variant, capitalize, render_tokens
+from experiments.tinystories.lexicon import SLOT_KIND, slot_lexicon
+from experiments.tinystories.templates import QUOTE, Variant, all_variants, capitalize, render_tokens
 
 _TOKEN_RE = re.compile(r"[A-Za-z']+|\S")
 
@@ -111,7 +111,7 @@ def _compile(v: Variant) -> _Matcher:
     surfaces, feats, roles, arts, slots = [], [], [], [], []
     for i, el in enumerate(v.elements):
         if el.kind == "slot":
-            lex = world.slot_lexicon(el.value)
+            lex = slot_lexicon(el.value)
             surfaces.append(_surface_map(lex, el.cap))
             role = el.value.split(".")[0] if "." in el.value else None
             feats.append(lex if role and any(lex.values()) else None)
@@ -129,7 +129,7 @@ def _compile(v: Variant) -> _Matcher:
 
 def _build_index() -> dict[tuple[int, str], list[_Matcher]]:
     index: dict[tuple[int, str], list[_Matcher]] = defaultdict(list)
-    for v in world.all_variants():
+    for v in all_variants():
         m = _compile(v)
         for surface in m.surfaces[0]:
             index[(len(v.elements), surface)].append(m)

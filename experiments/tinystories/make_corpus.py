@@ -3,7 +3,8 @@
 storyworld (mini): stories from the seeded StoryWorld grammar. Train, validation and evaluation stories
     come from three disjoint seeds; prompts are evaluation-story beginnings cut mid-sentence (as the
     paper's GPT-Eval prompts are), each with its planted facts and the true rest of the story; cloze
-    probes ask for a planted fact among equal-length alternatives; truth.csv lists every planted fact.
+    probes ask for a planted fact among alternatives of the same word class drawn from this world's
+    word lists (so every option occurs in training); truth.csv lists every planted fact.
 hub (paper): roneneldan/TinyStories train/validation text from the local HF cache, and the paper's
     evaluation prompts file from the same dataset repo; no planted facts (cloze.jsonl and truth.csv empty).
 
@@ -23,7 +24,8 @@ import pandas as pd
 
 from experiments.files import atomic_write_csv, atomic_write_text
 from experiments.lm.tokenizer import EOT
-from experiments.tinystories.world import StoryWorld, WorldConfig, make_cloze_items, make_prompts
+from experiments.tinystories.eval_sets import make_cloze_items, make_prompts
+from experiments.tinystories.world import StoryWorld, WorldConfig
 
 SEP = f"\n{EOT}\n"
 
@@ -66,7 +68,7 @@ def storyworld_corpus(args, out: Path) -> None:
     for p in prompts:
         assert p["prompt"] + p["reference"] == next(s.text for s in held if s.story_id == p["story_id"])
     atomic_write_text(out / "prompts.jsonl", jsonl(prompts))
-    cloze = make_cloze_items(held, seed=args.seed)[: args.n_cloze]
+    cloze = make_cloze_items(held, world, seed=args.seed)[: args.n_cloze]
     atomic_write_text(out / "cloze.jsonl", jsonl(cloze))
     truth = pd.DataFrame([flatten_facts(st.story_id, st.facts) for st in held])
     atomic_write_csv(truth, out / "truth.csv", allow_nan=list(truth.columns))  # optional facts are empty

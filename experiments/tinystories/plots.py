@@ -1,8 +1,8 @@
 """TinyStories figures, each drawn from one CSV (so one figure can be regenerated alone).
 
-    loss_vs_params   sweep.csv (+ power_law.csv): validation loss vs non-embedding parameters, fitted law
+    loss_vs_params   sweep.csv (+ power_law.csv): validation loss vs non-embedding parameters, fitted laws
     quality_heatmap  sweep.csv: width x depth heat maps of loss, grammar, consistency (cloze, free text)
-    loss_curves      loss_curves.csv: validation loss vs training tokens per model
+    loss_curves      loss_curves.csv: validation loss vs training tokens per model (grid; lr sweep)
     samples          samples.csv: one held-out beginning and each model's continuation
 
 Each function takes (input paths, output png) as declared in manifest.py; the CLI is
@@ -26,7 +26,8 @@ HEATMAP_METRICS = [
 
 
 def trained(sweep: pd.DataFrame) -> pd.DataFrame:
-    return sweep[(sweep.arch != "reference") & ~sweep.model_id.str.startswith("released--")]
+    """The grid models (aggregate.in_grid): one learning rate, one token budget."""
+    return sweep[sweep.in_grid.astype(bool)]
 
 
 def loss_vs_params(paths: list[str], out: str) -> None:
@@ -46,11 +47,13 @@ def loss_vs_params(paths: list[str], out: str) -> None:
         ax.plot(r.params_non_embedding, r.value, "k*", ms=8)
         ax.annotate(r.model_id.replace("released--", ""), (r.params_non_embedding, r.value), fontsize=6)
     if fit is not None and len(fit):
-        f = fit[fit.x == "params_non_embedding"].iloc[0]
         n = np.geomspace(ours.params_non_embedding.min() * 0.8, ours.params_non_embedding.max() * 1.25, 100)
-        ci = f"[{f.alpha_ci_low:.2f}, {f.alpha_ci_high:.2f}]" if np.isfinite(f.alpha_ci_low) else "n/a"
-        ax.plot(n, f.a * n ** (-f.alpha) + f.c, "k--", lw=1,
-                label=f"fit {f.form}: alpha={f.alpha:.2f} (95% CI {ci}), c={f.c:.2f}")
+        for style, (_, f) in zip(("k--", "k:"), fit[fit.x == "params_non_embedding"].iterrows()):
+            if not np.isfinite(f.alpha):
+                continue
+            ci = f"[{f.alpha_ci_low:.2f}, {f.alpha_ci_high:.2f}]" if np.isfinite(f.alpha_ci_low) else "n/a"
+            ax.plot(n, f.a * n ** (-f.alpha) + f.c, style, lw=1,
+                    label=f"fit {f.form}: alpha={f.alpha:.2f} (95% CI {ci}), c={f.c:.2f}")
     ax.set_xscale("log")
     ax.set_xlabel("non-embedding parameters")
     ax.set_ylabel("validation loss (nats/token)")
@@ -74,8 +77,10 @@ def quality_heatmap(paths: list[str], out: str) -> None:
         ax.set_ylabel("depth (layers)")
         ax.set_title("\n".join(textwrap.wrap(title, 30)), fontsize=8)
         ax.grid(False)
-        lo, span = np.nanmin(table.values), max(np.ptp(table.values), 1e-12)
+        lo, span = np.nanmin(table.values), max(float(np.nanmax(table.values) - np.nanmin(table.values)), 1e-12)
         for (i, j), v in np.ndenumerate(table.to_numpy()):
+            if not np.isfinite(v):
+                continue  # a cell left out of the grid (tinystories.model.exclude)
             t = (v - lo) / span
             dark = (1 - t if cmap.endswith("_r") else t) < 0.5  # the dark end of viridis
             ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=8, color="white" if dark else "black")
@@ -85,17 +90,37 @@ def quality_heatmap(paths: list[str], out: str) -> None:
 
 def loss_curves(paths: list[str], out: str) -> None:
     curves = pd.read_csv(paths[0])
-    fig, ax = new_figure(6, 4)
-    val = curves.dropna(subset=["val_loss_nats"])
-    for i, (mid, g) in enumerate(val.groupby("model_id", sort=False)):
+    curves["peak_lr"] = curves.groupby("model_id").lr.transform("max")  # over every step (warmup ends at the peak)
+    val = curves.dropna(subset=["val_loss_nats"]).copy()
+    swept = val.model_id.str.contains("_lr")  # lr-sweep models other than the grid's (ids end in _lr<LR>)
+    grid_lr = val.loc[~swept, "peak_lr"].max()
+    swept_shape = val.groupby(["width", "depth"]).model_id.transform(lambda m: m.str.contains("_lr").any())
+    shapes = val[swept_shape.astype(bool)]  # every model (every lr) of a shape the lr sweep covers
+    fig, axes = new_figure(11 if len(shapes) else 6, 4, ncols=2 if len(shapes) else 1, squeeze=False)
+    ax = axes[0][0]
+    grid = val[~swept]
+    for mid, g in grid.groupby("model_id", sort=False):
         r = g.iloc[0]
-        ax.plot(g.tokens, g.val_loss_nats, color=f"C{sorted(val.depth.unique()).index(r.depth)}",
-                alpha=0.35 + 0.65 * sorted(val.width.unique()).index(r.width) / max(1, val.width.nunique() - 1),
+        ax.plot(g.tokens, g.val_loss_nats, color=f"C{sorted(grid.depth.unique()).index(r.depth)}",
+                alpha=0.35 + 0.65 * sorted(grid.width.unique()).index(r.width) / max(1, grid.width.nunique() - 1),
                 label=f"d{r.width} L{r.depth}")
     ax.set_xlabel("training tokens")
     ax.set_ylabel("validation loss (nats/token)")
-    ax.set_title("Training curves (colour: depth, shade: width)")
+    ax.set_title(f"Grid at lr {grid_lr:g} (colour: depth, shade: width)")
     ax.legend(fontsize=6, ncol=3)
+    if len(shapes):
+        ax = axes[0][1]
+        lrs = sorted(shapes.peak_lr.unique())
+        for i, ((w, d), g) in enumerate(shapes.groupby(["width", "depth"])):
+            for mid, m in g.groupby("model_id"):
+                lr = m.peak_lr.iloc[0]
+                ax.plot(m.tokens, m.val_loss_nats, color=f"C{i}", lw=0.8 + lrs.index(lr) * 0.5,
+                        alpha=0.4 + 0.6 * lrs.index(lr) / max(1, len(lrs) - 1), label=f"d{w} L{d} lr {lr:g}")
+        ax.set_xlabel("training tokens")
+        ax.set_ylabel("validation loss (nats/token)")
+        ax.set_title("Learning-rate sweep (colour: shape, weight: lr)")
+        ax.set_ylim(top=float(shapes.val_loss_nats.quantile(0.9)))
+        ax.legend(fontsize=5, ncol=2)
     save_figure(fig, out)
 
 

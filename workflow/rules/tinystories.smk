@@ -1,18 +1,38 @@
-# TinyStories scaling (Eldan & Li 2023): corpus -> tokenizer -> width x depth sweep -> eval -> sweep table
-# -> figures + claims (generic rules in report.smk, wired by experiments/tinystories/manifest.py). Wiring only;
-# every step is `python -m experiments.tinystories.<step>`.
+# TinyStories scaling (Eldan & Li 2023): corpus -> tokenizer -> width x depth grid + learning-rate sweep -> eval
+# (+ reference, n-gram cloze chance) -> sweep table -> figures + claims (generic rules in report.smk, wired by
+# experiments/tinystories/manifest.py). Wiring only; every step is `python -m experiments.<...>`.
 TS = config.get("tinystories", {})
 TS_RES = "resources/tinystories"
 TS_OUT = "results/tinystories"
-TS_MODELS = [
-    f"w{w}_l{d}_s{s}" for w in TS["model"]["widths"] for d in TS["model"]["depths"] for s in TS["model"]["seeds"]
+
+
+def ts_lr_tag(lr):
+    return f"{lr:g}"
+
+
+def ts_model_id(width, depth, seed, lr=None):
+    """Grid models (the grid lr) are w{W}_l{D}_s{S}; the lr sweep's other models add _lr{LR}."""
+    base = f"w{width}_l{depth}_s{seed}"
+    return base if lr is None or lr == TS["train"]["lr"] else f"{base}_lr{ts_lr_tag(lr)}"
+
+
+TS_GRID = [
+    ts_model_id(w, d, s) for w in TS["model"]["widths"] for d in TS["model"]["depths"] for s in TS["model"]["seeds"]
+    if [w, d] not in TS["model"]["exclude"]
 ] if TS else []
+TS_LR_MODELS = [
+    ts_model_id(w, d, s, lr) for w, d in TS["lr_sweep"]["shapes"] for lr in TS["lr_sweep"]["lrs"]
+    for s in TS["model"]["seeds"]
+] if TS else []
+TS_MODELS = TS_GRID + [m for m in dict.fromkeys(TS_LR_MODELS) if m not in TS_GRID]  # every trained model, once
 TS_RELEASED = {spec.split(":", 1)[1].split("@")[0].replace("/", "--"): spec for spec in TS.get("released_models", [])}
+TS_STORYWORLD = TS.get("data", {}).get("source") == "storyworld"
 
 wildcard_constraints:
     width=r"\d+",
     depth=r"\d+",
     seed=r"\d+",
+    lr=r"[0-9.e+-]+",
     split=r"train|val",
 
 
@@ -71,6 +91,30 @@ rule ts_encode:
         " --out {output} > {log} 2>&1"
 
 
+TS_TRAIN_SHELL = (
+    "python -m experiments.lm.train --model-id {params.model_id}"
+    " --arch {params.arch} --shape {params.shape} --seed {wildcards.seed} --tokenizer {input.tokenizer}"
+    " --train {input.train} --val {input.val} --train-config {params.train} --device {params.device}"
+    " --threads {threads} --checkpoint-dir {params.ckpt} --out {output.model} --curve {output.curve} > {log} 2>&1"
+)
+
+
+def ts_shape(wildcards):
+    return as_json({"d_model": int(wildcards.width), "n_layers": int(wildcards.depth),
+                    "n_heads": TS["model"]["n_heads"], "context": TS["model"]["context"]})
+
+
+def ts_train_config(wildcards):
+    """The grid's training options; an lr-sweep model scales lr and min_lr by the same factor."""
+    train = dict(TS["train"])
+    if "lr" in wildcards.keys():
+        factor = float(wildcards.lr) / train["lr"]
+        train["lr"] = float(wildcards.lr)
+        if train.get("min_lr") is not None:
+            train["min_lr"] = train["min_lr"] * factor
+    return as_json(train)
+
+
 rule ts_train:
     input:
         tokenizer=f"{TS_RES}/tokenizer",
@@ -80,21 +124,40 @@ rule ts_train:
         model=directory(f"{TS_RES}/models/w{{width}}_l{{depth}}_s{{seed}}"),
         curve=f"{TS_OUT}/loss_curves/w{{width}}_l{{depth}}_s{{seed}}.csv",
     params:
-        m=TS.get("model"),
-        shape=lambda wc: as_json({"d_model": int(wc.width), "n_layers": int(wc.depth),
-                                  "n_heads": TS["model"]["n_heads"], "context": TS["model"]["context"]}),
-        train=as_json(TS.get("train")),
+        arch=TS.get("model", {}).get("arch"),  # only what the command uses: a grid edit retrains nothing
+        model_id="w{width}_l{depth}_s{seed}",
+        shape=ts_shape,
+        train=ts_train_config,
         device=COMPUTE["device"],
         ckpt=f"{TS_RES}/checkpoints/w{{width}}_l{{depth}}_s{{seed}}",
     log: "logs/tinystories/train_w{width}_l{depth}_s{seed}.log"
     benchmark: "logs/benchmarks/tinystories/train_w{width}_l{depth}_s{seed}.tsv"
     threads: THREADS
     resources: **GPU_RES
-    shell:
-        "python -m experiments.lm.train --model-id w{wildcards.width}_l{wildcards.depth}_s{wildcards.seed}"
-        " --arch {params.m[arch]} --shape {params.shape} --seed {wildcards.seed} --tokenizer {input.tokenizer}"
-        " --train {input.train} --val {input.val} --train-config {params.train} --device {params.device}"
-        " --threads {threads} --checkpoint-dir {params.ckpt} --out {output.model} --curve {output.curve} > {log} 2>&1"
+    shell: TS_TRAIN_SHELL
+
+
+rule ts_train_lr:
+    """A model of the learning-rate sweep at a peak lr other than the grid's."""
+    input:
+        tokenizer=f"{TS_RES}/tokenizer",
+        train=f"{TS_RES}/tokens/train.npy",
+        val=f"{TS_RES}/tokens/val.npy",
+    output:
+        model=directory(f"{TS_RES}/models/w{{width}}_l{{depth}}_s{{seed}}_lr{{lr}}"),
+        curve=f"{TS_OUT}/loss_curves/w{{width}}_l{{depth}}_s{{seed}}_lr{{lr}}.csv",
+    params:
+        arch=TS.get("model", {}).get("arch"),  # only what the command uses: a grid edit retrains nothing
+        model_id="w{width}_l{depth}_s{seed}_lr{lr}",
+        shape=ts_shape,
+        train=ts_train_config,
+        device=COMPUTE["device"],
+        ckpt=f"{TS_RES}/checkpoints/w{{width}}_l{{depth}}_s{{seed}}_lr{{lr}}",
+    log: "logs/tinystories/train_w{width}_l{depth}_s{seed}_lr{lr}.log"
+    benchmark: "logs/benchmarks/tinystories/train_w{width}_l{depth}_s{seed}_lr{lr}.tsv"
+    threads: THREADS
+    resources: **GPU_RES
+    shell: TS_TRAIN_SHELL
 
 
 # What every evaluation (sweep model, reference, released checkpoint) reads, and its common CLI tail.
@@ -132,7 +195,43 @@ rule ts_eval:
     resources: **GPU_RES
     shell:
         "python -m experiments.tinystories.evaluate --model dir:{input.model} --seed {wildcards.seed}"
-        " --model-id w{wildcards.width}_l{wildcards.depth}_s{wildcards.seed}" + TS_EVAL_TAIL
+        " --lr {TS[train][lr]} --model-id w{wildcards.width}_l{wildcards.depth}_s{wildcards.seed}" + TS_EVAL_TAIL
+
+
+rule ts_eval_lr:
+    """An lr-sweep model: validation loss and cloze probes only (the depth claims read nothing else)."""
+    input:
+        model=f"{TS_RES}/models/w{{width}}_l{{depth}}_s{{seed}}_lr{{lr}}",
+        **TS_EVAL_DATA,
+    output:
+        metrics=f"{TS_OUT}/eval/w{{width}}_l{{depth}}_s{{seed}}_lr{{lr}}.csv",
+        samples=f"{TS_OUT}/samples/w{{width}}_l{{depth}}_s{{seed}}_lr{{lr}}.jsonl",
+    params: args=ts_eval_args
+    log: "logs/tinystories/eval_w{width}_l{depth}_s{seed}_lr{lr}.log"
+    benchmark: "logs/benchmarks/tinystories/eval_w{width}_l{depth}_s{seed}_lr{lr}.tsv"
+    threads: THREADS
+    resources: **GPU_RES
+    shell:
+        "python -m experiments.tinystories.evaluate --model dir:{input.model} --seed {wildcards.seed}"
+        " --lr {wildcards.lr} --metrics loss_cloze"
+        " --model-id w{wildcards.width}_l{wildcards.depth}_s{wildcards.seed}_lr{wildcards.lr}" + TS_EVAL_TAIL
+
+
+rule ts_cloze_chance:
+    """Empirical chance of the cloze probes: unigram and bigram models of the training tokens, same items."""
+    input:
+        tokenizer=f"{TS_RES}/tokenizer",
+        train=f"{TS_RES}/tokens/train.npy",
+        cloze=f"{TS_RES}/corpus/cloze.jsonl",
+    output: f"{TS_OUT}/eval/chance.csv"
+    params: e=as_json(TS.get("eval"))
+    log: "logs/tinystories/cloze_chance.log"
+    benchmark: "logs/benchmarks/tinystories/cloze_chance.tsv"
+    threads: 1
+    resources: **CPU_RES
+    shell:
+        "python -m experiments.tinystories.cloze --tokenizer {input.tokenizer} --train-tokens {input.train}"
+        " --cloze {input.cloze} --eval-config {params.e} --scale {SCALE} --out {output} > {log} 2>&1"
 
 
 rule ts_eval_reference:
@@ -172,25 +271,27 @@ rule ts_sweep:
     input:
         evals=expand(f"{TS_OUT}/eval/{{model}}.csv", model=TS_MODELS),
         released=expand(f"{TS_OUT}/eval/released--{{slug}}.csv", slug=list(TS_RELEASED)),
-        reference=[f"{TS_OUT}/eval/reference.csv"] if TS.get("data", {}).get("source") == "storyworld" else [],
+        reference=[f"{TS_OUT}/eval/reference.csv", f"{TS_OUT}/eval/chance.csv"] if TS_STORYWORLD else [],
         curves=expand(f"{TS_OUT}/loss_curves/{{model}}.csv", model=TS_MODELS),
     output:
         sweep=f"{TS_OUT}/sweep.csv",
         fit=f"{TS_OUT}/power_law.csv",
         curves=f"{TS_OUT}/loss_curves.csv",
-    params: n_boot=TS.get("eval", {}).get("bootstrap")
+    params:
+        n_boot=TS.get("eval", {}).get("bootstrap"),
+        grid_lr=TS.get("train", {}).get("lr"),
     log: "logs/tinystories/sweep.log"
     benchmark: "logs/benchmarks/tinystories/sweep.tsv"
     threads: 1
     resources: **CPU_RES
     shell:
         "python -m experiments.tinystories.aggregate --evals {input.evals} {input.released} {input.reference}"
-        " --curves {input.curves} --bootstrap {params.n_boot}"
+        " --curves {input.curves} --bootstrap {params.n_boot} --grid-lr {params.grid_lr}"
         " --out {output.sweep} --fit-out {output.fit} --curves-out {output.curves} > {log} 2>&1"
 
 
 rule ts_samples_table:
-    input: expand(f"{TS_OUT}/samples/{{model}}.jsonl", model=TS_MODELS)
+    input: expand(f"{TS_OUT}/samples/{{model}}.jsonl", model=TS_GRID)
     output: f"{TS_OUT}/samples.csv"
     log: "logs/tinystories/samples_table.log"
     benchmark: "logs/benchmarks/tinystories/samples_table.tsv"

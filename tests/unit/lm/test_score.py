@@ -8,7 +8,7 @@ from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
 from transformers import PreTrainedTokenizerFast
 
 from experiments.lm.arch import tiny_model
-from experiments.lm.score import ContinuationScore, block_losses, continuation_logprobs
+from experiments.lm.score import Choice, ContinuationScore, block_losses, choose, continuation_logprobs, multiple_choice
 
 FAMILIES = ["gpt2", "gpt_neo", "llama"]
 PREFIXES = ["hello", "the quick brown fox", "", "a", "xyz. "]
@@ -71,3 +71,47 @@ def test_block_losses_match_hf_loss(model):
     with torch.no_grad():
         for blk, loss in zip(blocks, losses):
             assert loss == pytest.approx(model(blk[None], labels=blk[None]).loss.item(), abs=1e-5)
+
+
+def test_multiple_choice_matches_manual_scores(model, tok):
+    prefixes = ["hello", "the fox"]
+    options = [[" world", " there", " x"], [" jumps", " runs"]]
+    picks = multiple_choice(model, tok, prefixes, options, batch_size=3)
+    assert [type(c) for c in picks] == [Choice, Choice]
+    for p, opts, c in zip(prefixes, options, picks):
+        manual = [manual_logprob(model, tok, p, o) for o in opts]
+        np.testing.assert_allclose(c.logprobs, manual, atol=1e-4)
+        assert c.n_tokens == tuple(len(o) for o in opts)
+        np.testing.assert_allclose(c.per_token, [m / len(o) for m, o in zip(manual, opts)], atol=1e-4)
+        assert c.chosen == int(np.argmax(manual)) and c.normalization == "sum"
+    per = multiple_choice(model, tok, prefixes, options, normalization="per_token")
+    assert [c.chosen for c in per] == [int(np.argmax(c.per_token)) for c in picks]
+
+
+class Uniform(torch.nn.Module):
+    """Every next token equally likely: log p = -log(44) per token, whatever the context."""
+
+    device = torch.device("cpu")
+
+    def forward(self, input_ids, attention_mask=None):
+        from types import SimpleNamespace
+        return SimpleNamespace(logits=torch.zeros(*input_ids.shape, 44))
+
+
+def test_normalisation_decides_between_options_of_different_length(tok):
+    # summed log-prob charges the 3-token option for its extra tokens; per token they tie (first wins)
+    c = multiple_choice(Uniform(), tok, ["a"], [[" bc", "d"]])[0]
+    assert c.n_tokens == (3, 1)
+    assert c.logprobs[0] == pytest.approx(3 * -np.log(44)) and c.per_token[0] == pytest.approx(-np.log(44))
+    assert c.chosen == 1
+    assert multiple_choice(Uniform(), tok, ["a"], [[" bc", "d"]], normalization="per_token")[0].chosen == 0
+
+
+def test_choose_and_bad_input(tok):
+    assert choose([-3.0, -2.0], [3, 1], "sum") == 1 and choose([-3.0, -2.0], [3, 1], "per_token") == 0
+    with pytest.raises(ValueError, match="normalization"):
+        choose([-1.0], [1], "bytes")
+    with pytest.raises(ValueError, match="option lists"):
+        multiple_choice(Uniform(), tok, ["a", "b"], [["c"]])
+    with pytest.raises(ValueError, match="at least one option"):
+        multiple_choice(Uniform(), tok, ["a"], [[]])

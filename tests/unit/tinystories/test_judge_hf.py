@@ -9,7 +9,8 @@ from experiments.lm.tokenizer import train_bpe
 from experiments.tinystories import judge as judge_mod
 from experiments.tinystories.judge import HFLocalJudge, make_judge
 
-TEMPLATE = "{% for m in messages %}<{{ m['role'] }}>{{ m['content'] }}\n{% endfor %}{% if add_generation_prompt %}<assistant>{% endif %}"
+TEMPLATE = ("{% for m in messages %}<{{ m['role'] }}>{{ m['content'] }}\n{% endfor %}"
+            "{% if add_generation_prompt %}<assistant>{% endif %}")
 
 
 @pytest.fixture(scope="module")

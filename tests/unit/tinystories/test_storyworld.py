@@ -6,10 +6,12 @@ import re
 
 import pytest
 
-from experiments.tinystories import grammar, metrics, world
+from experiments.tinystories import grammar, lexicon, metrics, templates, world
+from experiments.tinystories.eval_sets import make_cloze_items, make_prompts
 from experiments.tinystories.grammar import check_consistency, is_grammatical, parse_sentence, split_sentences
-from experiments.tinystories.judge import ExactStoryWorldJudge, Judge, RUBRIC_TURN_1, RUBRIC_TURN_2, parse_grades
-from experiments.tinystories.world import PRONOUN, StoryWorld, WorldConfig, make_cloze_items, make_prompts
+from experiments.tinystories.judge import RUBRIC_TURN_1, RUBRIC_TURN_2, ExactStoryWorldJudge, Judge, parse_grades
+from experiments.tinystories.lexicon import PRONOUN
+from experiments.tinystories.world import StoryWorld, WorldConfig
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +99,7 @@ def _swap_article(s, rng):
     i = rng.choice(pos)
     flip = {"a": "an", "an": "a", "A": "An", "An": "A"}
     toks[i] = flip[toks[i]]
-    return world.render_tokens(toks)
+    return templates.render_tokens(toks)
 
 
 def _swap_words(s, rng):
@@ -107,7 +109,7 @@ def _swap_words(s, rng):
     if toks[i] == toks[j]:
         return None
     toks[i], toks[j] = toks[j], toks[i]
-    return world.render_tokens(toks)
+    return templates.render_tokens(toks)
 
 
 def _drop_final_punct(s, rng):
@@ -118,7 +120,7 @@ def _drop_final_punct(s, rng):
 def _unknown_word(s, rng):
     toks = grammar.tokenize(s)
     toks[rng.choice(_word_positions(toks))] = rng.choice(["blorf", "Zib", "quux"])
-    return world.render_tokens(toks)
+    return templates.render_tokens(toks)
 
 
 _AGREE = {"was": "were", "were": "was", "is": "are", "are": "is", "am": "is", "makes": "make",
@@ -132,12 +134,12 @@ def _wrong_agreement(s, rng):
         return None
     i = rng.choice(pos)
     toks[i] = _AGREE[toks[i]]
-    return world.render_tokens(toks)
+    return templates.render_tokens(toks)
 
 
 def _truncate(s, rng):
     toks = grammar.tokenize(s)
-    return world.render_tokens(toks[: rng.randint(1, len(toks) - 2)])
+    return templates.render_tokens(toks[: rng.randint(1, len(toks) - 2)])
 
 
 @pytest.mark.parametrize("corrupt,min_rate", [
@@ -172,7 +174,7 @@ def _flip_pronouns(sentence: str) -> str | None:
         attr = s.name.split(".")[1]
         other = next(w for w in PRONOUN[attr].values() if w != s.word)
         toks[s.index] = other.capitalize() if toks[s.index][0].isupper() else other
-    return world.render_tokens(toks)
+    return templates.render_tokens(toks)
 
 
 def test_consistency_true_story_and_planted_contradictions(stories):
@@ -234,8 +236,8 @@ def test_prompts_cut_mid_sentence(stories):
 
 
 def test_cloze_items(stories):
-    items = make_cloze_items(stories[:300], seed=2)
-    assert items == make_cloze_items(stories[:300], seed=2)
+    items = make_cloze_items(stories[:300], StoryWorld(WorldConfig()), seed=2)
+    assert items == make_cloze_items(stories[:300], StoryWorld(WorldConfig()), seed=2)
     by_id = {st.story_id: st for st in stories}
     kinds = {it["kind"] for it in items}
     assert {"colour", "size", "pronoun", "name", "place", "object"} <= kinds
@@ -267,13 +269,25 @@ def test_cloze_items(stories):
             assert is_grammatical((head + o).lstrip() + tail), (head, o, tail)
 
 
-def test_cloze_distractors_come_from_the_config():
-    cfg = WorldConfig(n_names=6, n_colours=4, n_objects=3)
-    items = make_cloze_items(StoryWorld(cfg).generate(60, seed=1), seed=0, cfg=cfg)
-    used = set(world.COLOURS[:4]) | set(world.OBJECTS[:3]) | set(world.GIRL_NAMES[:3] + world.BOY_NAMES[:3])
+@pytest.mark.parametrize("knobs", [dict(n_names=6, n_colours=4, n_objects=3, n_places=2),
+                                   dict(n_names=12, n_colours=6, n_objects=8, n_places=6, n_sizes=3)])
+def test_cloze_distractors_come_from_the_corpus_world(knobs):
+    # every option (answer and distractors) is a word the corpus's own world uses, whatever it plants
+    sw = StoryWorld(WorldConfig(**knobs))
+    items = make_cloze_items(sw.generate(80, seed=1), sw, seed=0)
+    used = {"colour": set(sw.colours), "object": set(sw.objects), "place": set(sw.places), "size": set(sw.sizes),
+            "name": set(sw.names["female"]) | set(sw.names["male"])}
+    seen = set()
     for it in items:
-        if it["kind"] in ("colour", "object", "name"):
-            assert {o.split()[0] for o in it["options"]} <= used
+        if it["kind"] in used:
+            assert {o.split()[0].lower() if it["kind"] != "name" else o.split()[0] for o in it["options"]} \
+                <= {w.lower() if it["kind"] != "name" else w for w in used[it["kind"]]}, it
+            seen.add(it["kind"])
+    assert seen == set(used)
+    # a distractor outside the corpus world (the 83ddd70 bug: the default WorldConfig's lists) never appears
+    outside = set(lexicon.COLOURS) - set(sw.colours)
+    assert outside and not any(o.split()[0] in outside for it in items if it["kind"] == "colour"
+                               for o in it["options"])
 
 
 # --------------------------------------------------------------------------- metrics
