@@ -76,3 +76,17 @@ def test_bad_config_fails_before_any_job(tmp_path, mutate, expected):
     r = _with_config(tmp_path, mutate)
     assert r.returncode != 0
     assert expected in r.stdout + r.stderr
+
+
+def test_every_rule_runs_in_the_conda_env():
+    """`--software-deployment-method conda` runs every rule in envs/pipeline.yaml (`conda: CONDA_ENV`)."""
+    import re
+
+    missing = []
+    for smk in sorted((ROOT / "workflow" / "rules").glob("*.smk")):
+        for block in re.split(r"\n(?=rule \w+:)", smk.read_text())[1:]:
+            name = block.split(":", 1)[0].removeprefix("rule ")
+            if "\n    conda: CONDA_ENV\n" not in block:
+                missing.append(f"{smk.name}:{name}")
+    assert missing == []
+    assert (ROOT / "workflow" / "rules" / ".." / ".." / "envs" / "pipeline.yaml").is_file()

@@ -56,6 +56,7 @@ rule lnr_tokens:
         max_docs=lambda wc: f"--max-docs {LNR_DATA['max_docs']}" if LNR_DATA.get("max_docs") else "",
     log: "logs/ln_removal/tokens.log"
     benchmark: "logs/benchmarks/ln_removal/tokens.tsv"
+    conda: CONDA_ENV
     threads: THREADS
     resources: **CPU_RES
     shell:
@@ -83,6 +84,7 @@ rule lnr_remove:
         ckpt=f"{LNR_RES}/checkpoints/{{lnr_model}}/{{lnr_mode}}_{{lnr_steps}}",
     log: "logs/ln_removal/remove_{lnr_model}_{lnr_mode}_{lnr_steps}.log"
     benchmark: "logs/benchmarks/ln_removal/remove_{lnr_model}_{lnr_mode}_{lnr_steps}.tsv"
+    conda: CONDA_ENV
     threads: THREADS
     resources: **GPU_RES
     shell:
@@ -115,6 +117,7 @@ rule lnr_evaluate:
         tokens=lambda wc: lnr_tokens(wc.lnr_model, lnr_steps(wc.lnr_model)),
     log: "logs/ln_removal/evaluate_{lnr_model}.log"
     benchmark: "logs/benchmarks/ln_removal/evaluate_{lnr_model}.tsv"
+    conda: CONDA_ENV
     threads: THREADS
     resources: **GPU_RES
     shell:
@@ -137,6 +140,7 @@ rule lnr_scaling_eval:
         tokens=lambda wc: lnr_tokens(wc.lnr_model, wc.lnr_steps),
     log: "logs/ln_removal/scaling_eval_{lnr_model}_{lnr_steps}.log"
     benchmark: "logs/benchmarks/ln_removal/scaling_eval_{lnr_model}_{lnr_steps}.tsv"
+    conda: CONDA_ENV
     threads: THREADS
     resources: **GPU_RES
     shell:
@@ -160,6 +164,7 @@ rule lnr_aggregate:
         neurons=f"{LNR_OUT}/neurons.csv",
     log: "logs/ln_removal/aggregate.log"
     benchmark: "logs/benchmarks/ln_removal/aggregate.tsv"
+    conda: CONDA_ENV
     threads: 1
     resources: **CPU_RES
     shell:
@@ -178,6 +183,7 @@ rule lnr_scaling:
         target=LNR.get("claims", {}).get("max_rel_delta_ce"),  # the small_ce_cost target (schema default)
     log: "logs/ln_removal/scaling.log"
     benchmark: "logs/benchmarks/ln_removal/scaling.tsv"
+    conda: CONDA_ENV
     threads: 1
     resources: **CPU_RES
     shell:

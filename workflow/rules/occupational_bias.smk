@@ -42,6 +42,7 @@ rule ob_plant:
     params: cfg=as_json(OB.get("planted")), out=f"{OB_RES}/planted"
     log: "logs/occupational_bias/plant.log"
     benchmark: "logs/benchmarks/occupational_bias/plant.tsv"
+    conda: CONDA_ENV
     threads: 1
     resources: **CPU_RES
     shell: "python -m experiments.occupational_bias.plant --config {params.cfg} --out-dir {params.out} > {log} 2>&1"
@@ -53,6 +54,7 @@ rule ob_tokenizer:
     params: vocab=OB.get("planted_model", {}).get("vocab_size")
     log: "logs/occupational_bias/tokenizer.log"
     benchmark: "logs/benchmarks/occupational_bias/tokenizer.tsv"
+    conda: CONDA_ENV
     threads: 1
     resources: **CPU_RES
     shell: "python -m experiments.lm.tokenizer --corpus {input} --vocab-size {params.vocab} --out {output} > {log} 2>&1"
@@ -65,6 +67,7 @@ rule ob_encode:
     output: f"{OB_RES}/planted/tokens/{{ob_split}}.npy"
     log: "logs/occupational_bias/encode_{ob_split}.log"
     benchmark: "logs/benchmarks/occupational_bias/encode_{ob_split}.tsv"
+    conda: CONDA_ENV
     threads: 1
     resources: **CPU_RES
     shell: "python -m experiments.data.tokens --corpus {input.corpus} --tokenizer {input.tokenizer} --out {output} > {log} 2>&1"
@@ -86,6 +89,7 @@ rule ob_train:
         ckpt=f"{OB_RES}/planted/checkpoint",
     log: "logs/occupational_bias/train.log"
     benchmark: "logs/benchmarks/occupational_bias/train.tsv"
+    conda: CONDA_ENV
     threads: THREADS
     resources: **GPU_RES
     shell:
@@ -108,6 +112,7 @@ rule ob_generate:
         parts=lambda wc: f"{OB_RES}/raw/{wc.ob_model}.parts",
     log: "logs/occupational_bias/generate_{ob_model}.log"
     benchmark: "logs/benchmarks/occupational_bias/generate_{ob_model}.tsv"
+    conda: CONDA_ENV
     threads: THREADS
     resources: **GPU_RES
     shell:
@@ -127,6 +132,7 @@ rule ob_extract:
         url=lambda wc: f"--corenlp-url {OB['extraction']['corenlp_url']}" if OB.get("extraction", {}).get("corenlp_url") else "",
     log: "logs/occupational_bias/extract_{ob_model}.log"
     benchmark: "logs/benchmarks/occupational_bias/extract_{ob_model}.tsv"
+    conda: CONDA_ENV
     threads: 1
     resources: **CPU_RES
     shell:
@@ -146,6 +152,7 @@ rule ob_exact:
         titles=OB_TITLES,
     log: "logs/occupational_bias/exact_{ob_model}.log"
     benchmark: "logs/benchmarks/occupational_bias/exact_{ob_model}.tsv"
+    conda: CONDA_ENV
     threads: THREADS
     resources: **GPU_RES
     shell:
@@ -166,6 +173,7 @@ rule ob_analyse:
     params: a=OB_ANALYSIS, seed=OB.get("seed", 0)
     log: "logs/occupational_bias/analyse.log"
     benchmark: "logs/benchmarks/occupational_bias/analyse.tsv"
+    conda: CONDA_ENV
     threads: 1
     resources: **CPU_RES
     shell:
@@ -195,6 +203,7 @@ rule ob_truth:
     params: models=" ".join(OB_PLANTED), a=OB_ANALYSIS
     log: "logs/occupational_bias/truth.log"
     benchmark: "logs/benchmarks/occupational_bias/truth.tsv"
+    conda: CONDA_ENV
     threads: 1
     resources: **CPU_RES
     shell:
@@ -216,6 +225,7 @@ rule ob_extraction_check:
         url=lambda wc: f"--corenlp-url {OB['extraction']['corenlp_url']}" if OB.get("extraction", {}).get("corenlp_url") else "",
     log: "logs/occupational_bias/extraction_check.log"
     benchmark: "logs/benchmarks/occupational_bias/extraction_check.tsv"
+    conda: CONDA_ENV
     threads: 1
     resources: **CPU_RES
     shell:

@@ -51,6 +51,7 @@ rule ts_corpus:
         prompts_file=as_json(TS.get("data", {}).get("prompts_file")),
     log: "logs/tinystories/corpus.log"
     benchmark: "logs/benchmarks/tinystories/corpus.tsv"
+    conda: CONDA_ENV
     threads: 1
     resources: **CPU_RES
     shell:
@@ -70,6 +71,7 @@ rule ts_tokenizer:
         pretrained=opt(TS.get("tokenizer", {}).get("pretrained")),
     log: "logs/tinystories/tokenizer.log"
     benchmark: "logs/benchmarks/tinystories/tokenizer.tsv"
+    conda: CONDA_ENV
     threads: 1
     resources: **CPU_RES
     shell:
@@ -84,6 +86,7 @@ rule ts_encode:
     output: f"{TS_RES}/tokens/{{split}}.npy"
     log: "logs/tinystories/encode_{split}.log"
     benchmark: "logs/benchmarks/tinystories/encode_{split}.tsv"
+    conda: CONDA_ENV
     threads: 1
     resources: **CPU_RES
     shell:
@@ -132,6 +135,7 @@ rule ts_train:
         ckpt=f"{TS_RES}/checkpoints/w{{width}}_l{{depth}}_s{{seed}}",
     log: "logs/tinystories/train_w{width}_l{depth}_s{seed}.log"
     benchmark: "logs/benchmarks/tinystories/train_w{width}_l{depth}_s{seed}.tsv"
+    conda: CONDA_ENV
     threads: THREADS
     resources: **GPU_RES
     shell: TS_TRAIN_SHELL
@@ -155,6 +159,7 @@ rule ts_train_lr:
         ckpt=f"{TS_RES}/checkpoints/w{{width}}_l{{depth}}_s{{seed}}_lr{{lr}}",
     log: "logs/tinystories/train_w{width}_l{depth}_s{seed}_lr{lr}.log"
     benchmark: "logs/benchmarks/tinystories/train_w{width}_l{depth}_s{seed}_lr{lr}.tsv"
+    conda: CONDA_ENV
     threads: THREADS
     resources: **GPU_RES
     shell: TS_TRAIN_SHELL
@@ -191,6 +196,7 @@ rule ts_eval:
     params: args=ts_eval_args
     log: "logs/tinystories/eval_w{width}_l{depth}_s{seed}.log"
     benchmark: "logs/benchmarks/tinystories/eval_w{width}_l{depth}_s{seed}.tsv"
+    conda: CONDA_ENV
     threads: THREADS
     resources: **GPU_RES
     shell:
@@ -209,6 +215,7 @@ rule ts_eval_lr:
     params: args=ts_eval_args
     log: "logs/tinystories/eval_w{width}_l{depth}_s{seed}_lr{lr}.log"
     benchmark: "logs/benchmarks/tinystories/eval_w{width}_l{depth}_s{seed}_lr{lr}.tsv"
+    conda: CONDA_ENV
     threads: THREADS
     resources: **GPU_RES
     shell:
@@ -227,6 +234,7 @@ rule ts_cloze_chance:
     params: e=as_json(TS.get("eval"))
     log: "logs/tinystories/cloze_chance.log"
     benchmark: "logs/benchmarks/tinystories/cloze_chance.tsv"
+    conda: CONDA_ENV
     threads: 1
     resources: **CPU_RES
     shell:
@@ -244,6 +252,7 @@ rule ts_eval_reference:
     params: args=ts_eval_args
     log: "logs/tinystories/eval_reference.log"
     benchmark: "logs/benchmarks/tinystories/eval_reference.tsv"
+    conda: CONDA_ENV
     threads: 1
     resources: **CPU_RES
     shell:
@@ -261,6 +270,7 @@ rule ts_eval_released:
         spec=lambda wc: TS_RELEASED[wc.slug],
     log: "logs/tinystories/eval_released--{slug}.log"
     benchmark: "logs/benchmarks/tinystories/eval_released--{slug}.tsv"
+    conda: CONDA_ENV
     threads: THREADS
     resources: **GPU_RES
     shell:
@@ -282,6 +292,7 @@ rule ts_sweep:
         grid_lr=TS.get("train", {}).get("lr"),
     log: "logs/tinystories/sweep.log"
     benchmark: "logs/benchmarks/tinystories/sweep.tsv"
+    conda: CONDA_ENV
     threads: 1
     resources: **CPU_RES
     shell:
@@ -295,6 +306,7 @@ rule ts_samples_table:
     output: f"{TS_OUT}/samples.csv"
     log: "logs/tinystories/samples_table.log"
     benchmark: "logs/benchmarks/tinystories/samples_table.tsv"
+    conda: CONDA_ENV
     threads: 1
     resources: **CPU_RES
     shell:
