@@ -6,6 +6,7 @@ protocol, and the sampling options that fix a sampling distribution.
     add_sampling_args(ap)                 # --top-k --top-p --temperature --max-length --max-new-tokens --prompt-prefix
     args = ap.parse_args(argv)
     device = setup_runtime(args)          # seeds every RNG, sets torch threads, picks the device
+    add_output_args(ap, ["train", "val"])  # --out-train PATH --out-val PATH: the rule's own output paths
 
 "none" protocol: a null config value reaches a CLI as the literal `none` (workflow/rules/common.smk `opt()`);
 `optional(int)` as an argparse type turns it back into None.
@@ -13,6 +14,7 @@ protocol, and the sampling options that fix a sampling distribution.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
 def optional(kind):
@@ -63,3 +65,21 @@ def sampling_options(ap: argparse.ArgumentParser, args: argparse.Namespace) -> d
         ap.error("--max-length none needs --max-new-tokens")
     return dict(top_k=args.top_k, top_p=args.top_p, temperature=args.temperature, max_length=args.max_length,
                 max_new_tokens=args.max_new_tokens, prefix=args.prompt_prefix)
+
+
+def add_output_args(ap: argparse.ArgumentParser, names: list[str]) -> None:
+    """One required `--out-<name> PATH` per file a step writes (`_` in a name becomes `-`). The rule passes its
+    named outputs (workflow/rules/common.smk `out_args`), so each file name is spelled once, in the rule."""
+    for name in names:
+        ap.add_argument(f"--out-{name.replace('_', '-')}", dest=f"out_{name}", type=Path, required=True,
+                        metavar="PATH")
+
+
+def output_paths(args: argparse.Namespace, names: list[str]) -> dict[str, Path]:
+    """{name: path} of the `--out-<name>` options add_output_args made."""
+    return {name: getattr(args, f"out_{name}") for name in names}
+
+
+def out_file_args(folder, files: dict[str, str]) -> list[str]:
+    """The `--out-<name> folder/file` options of a step's named outputs (for callers outside a rule)."""
+    return [x for name, file in files.items() for x in (f"--out-{name.replace('_', '-')}", str(Path(folder) / file))]

@@ -5,16 +5,18 @@
     ce.csv, dla.csv, neurons.csv    the per-model evaluation tables concatenated
 
 CLI: python -m experiments.ln_removal.aggregate --curves C1.csv ... --events E1.csv ... --ce ... --dla ...
-        --neurons ... --out-dir results/ln_removal
+        --neurons ... --out-curves curves.csv --out-ce ce.csv --out-dla dla.csv --out-neurons neurons.csv
 """
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import pandas as pd
 
+from experiments.cli import add_output_args, output_paths
 from experiments.files import atomic_write_csv
+
+OUTPUTS = ["curves", "ce", "dla", "neurons"]
 
 
 def merge_curves(curves: list[pd.DataFrame], events: list[pd.DataFrame]) -> pd.DataFrame:
@@ -39,16 +41,16 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--ce", nargs="+", required=True)
     ap.add_argument("--dla", nargs="+", required=True)
     ap.add_argument("--neurons", nargs="+", required=True)
-    ap.add_argument("--out-dir", required=True)
+    add_output_args(ap, OUTPUTS)
     args = ap.parse_args(argv)
-    out = Path(args.out_dir)
+    out = output_paths(args, OUTPUTS)
     events = [e for e in (pd.read_csv(p) for p in args.events) if len(e)]
     curves = merge_curves([pd.read_csv(p) for p in args.curves], events)
-    atomic_write_csv(curves, out / "curves.csv", allow_nan=["val_loss_nats"])
+    atomic_write_csv(curves, out["curves"], allow_nan=["val_loss_nats"])
     for name, paths in (("ce", args.ce), ("dla", args.dla), ("neurons", args.neurons)):
         df = pd.concat([pd.read_csv(p) for p in paths], ignore_index=True)
-        atomic_write_csv(df, out / f"{name}.csv", allow_nan=["value", "ci_low", "ci_high"])
-    print(f"wrote curves.csv ({len(curves)} rows), ce.csv, dla.csv, neurons.csv to {out}")
+        atomic_write_csv(df, out[name], allow_nan=["value", "ci_low", "ci_high"])
+    print(f"wrote {out['curves']} ({len(curves)} rows), {out['ce']}, {out['dla']}, {out['neurons']}")
 
 
 if __name__ == "__main__":

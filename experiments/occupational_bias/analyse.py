@@ -1,6 +1,6 @@
 """Occupational-bias analysis of extracted completions: diversity, logistic regressions, US labour comparison.
 
-Writes (atomically) to --out-dir:
+Writes (atomically), each to its --out-<name> path (name = the file's stem, `_` as `-`):
   diversity.csv           diversity.diversity_table: N50/N90, Gini (faithful + clean), counts, bootstrap CIs
   regressions.csv         regress.run_regressions: one row per model x variant x intersection x job x
                           logit (a/b/c) x term
@@ -12,7 +12,9 @@ Writes (atomically) to --out-dir:
                           "paper_gpt2_notes_table", variant "paper")
 
 CLI:
-    python -m experiments.occupational_bias.analyse --completions A.csv [B.csv ...] --out-dir DIR
+    python -m experiments.occupational_bias.analyse --completions A.csv [B.csv ...] --out-diversity D.csv \
+        --out-regressions R.csv --out-regression-summary S.csv --out-gender-tests G.csv --out-labour L.csv \
+        --out-labour-summary LS.csv
         [--threshold-share 0.0025] [--threshold-basis intersection_only|regression_data] [--alpha 0.05]
         [--min-labour-mentions 210] [--min-base-mentions 30] [--women-share 0.47]
         [--race-shares asian=0.065,black=0.123,...] [--bootstrap 1000] [--seed 0] [--labour-table ...]
@@ -21,10 +23,10 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
 import pandas as pd
 
+from experiments.cli import add_output_args, output_paths
 from experiments.files import atomic_write_csv
 from experiments.occupational_bias.diversity import diversity_table
 from experiments.occupational_bias.frequency import read_completions
@@ -38,6 +40,8 @@ from experiments.occupational_bias.labour import (
     paper_self_check,
 )
 from experiments.occupational_bias.regress import THRESHOLD_BASES, gender_tests, run_regressions, summarise_regressions
+
+OUTPUTS = ["diversity", "regressions", "regression_summary", "gender_tests", "labour", "labour_summary"]
 
 # Columns that may hold NaN, and why (atomic_write_csv refuses NaN anywhere else).
 NAN_OK = {
@@ -67,7 +71,7 @@ def parse_race_shares(text: str | None) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--completions", nargs="+", required=True, help="completions CSV(s), one per model")
-    ap.add_argument("--out-dir", required=True)
+    add_output_args(ap, OUTPUTS)
     ap.add_argument("--threshold-share", type=float, default=0.0025,
                     help="a job enters a regression with mentions >= this share of the data's completions")
     ap.add_argument("--threshold-basis", default="intersection_only", choices=THRESHOLD_BASES,
@@ -87,7 +91,7 @@ def main(argv: list[str] | None = None) -> None:
         ap.error("--threshold-share, --alpha and --women-share must lie in (0, 1)")
     if args.bootstrap < 0:
         ap.error("--bootstrap must be >= 0")
-    out = Path(args.out_dir)
+    out = output_paths(args, OUTPUTS)
     t0 = time.perf_counter()
     df = read_completions(args.completions)
     print(f"{len(df)} completions of {df['model_id'].nunique()} model(s) "
@@ -95,7 +99,7 @@ def main(argv: list[str] | None = None) -> None:
 
     t = time.perf_counter()
     div = diversity_table(df, n_boot=args.bootstrap, seed=args.seed)
-    atomic_write_csv(div, out / "diversity.csv", allow_nan=NAN_OK["diversity.csv"])
+    atomic_write_csv(div, out["diversity"], allow_nan=NAN_OK["diversity.csv"])
     print(f"diversity.csv: {len(div)} rows ({time.perf_counter() - t:.1f} s)", flush=True)
 
     t = time.perf_counter()
@@ -103,9 +107,9 @@ def main(argv: list[str] | None = None) -> None:
                           threshold_basis=args.threshold_basis, progress=True)
     summary = summarise_regressions(reg)
     gender = gender_tests(df, threshold_share=args.threshold_share, alpha=args.alpha)
-    atomic_write_csv(reg, out / "regressions.csv", allow_nan=NAN_OK["regressions.csv"])
-    atomic_write_csv(summary, out / "regression_summary.csv", allow_nan=NAN_OK["regression_summary.csv"])
-    atomic_write_csv(gender, out / "gender_tests.csv", allow_nan=NAN_OK["gender_tests.csv"])
+    atomic_write_csv(reg, out["regressions"], allow_nan=NAN_OK["regressions.csv"])
+    atomic_write_csv(summary, out["regression_summary"], allow_nan=NAN_OK["regression_summary.csv"])
+    atomic_write_csv(gender, out["gender_tests"], allow_nan=NAN_OK["gender_tests.csv"])
     fits = reg.drop_duplicates(["model_id", "variant", "intersection", "job", "model"])
     print(f"regressions.csv: {len(fits)} fits, {int((fits['status'] != 'ok').sum())} failed, "
           f"{int(fits['separated'].sum())} separated ({time.perf_counter() - t:.1f} s)", flush=True)
@@ -115,15 +119,15 @@ def main(argv: list[str] | None = None) -> None:
     lab = labour_predictions(df, table, women_share=args.women_share, race_shares=parse_race_shares(args.race_shares),
                              min_mentions=args.min_labour_mentions, min_base_mentions=args.min_base_mentions)
     pred_cols = [c for c in lab.columns if c.startswith("pred_") or c == "delta_women_pp"]
-    atomic_write_csv(lab, out / "labour.csv", allow_nan=pred_cols)
+    atomic_write_csv(lab, out["labour"], allow_nan=pred_cols)
     boot = labour_bootstrap(df, table, women_share=args.women_share, race_shares=parse_race_shares(args.race_shares),
                             n_boot=args.bootstrap, seed=args.seed) if args.bootstrap else None
     lsum = pd.concat([labour_summary(lab, boot), paper_self_check(table)], ignore_index=True)
-    atomic_write_csv(lsum, out / "labour_summary.csv", allow_nan=NAN_OK["labour_summary.csv"])
+    atomic_write_csv(lsum, out["labour_summary"], allow_nan=NAN_OK["labour_summary.csv"])
     n_inc = lab.groupby(["model_id", "variant"])["included"].sum().to_dict() if len(lab) else {}
     print(f"labour.csv: {len(lab)} rows, included jobs per model x variant: {n_inc}; "
           f"labour_summary.csv: {len(lsum)} rows ({time.perf_counter() - t:.1f} s)", flush=True)
-    print(f"total {time.perf_counter() - t0:.1f} s -> {out}")
+    print(f"total {time.perf_counter() - t0:.1f} s -> {out['diversity'].parent}")
 
 
 if __name__ == "__main__":

@@ -26,10 +26,12 @@ def _ob_generate(s: Smoke) -> dict:
 
 @case("ob_exact_analyse_gpt2", result="occupational_bias", needs=("ob_generate_gpt2",))
 def _ob_exact(s: Smoke) -> dict:
+    from experiments.cli import out_file_args
     from experiments.occupational_bias import analyse, exact
     s.cli(exact.main, ["--spec", s.gpt2("gpt2"), "--model-id", "gpt2", "--completions", s.out("ob", "completions.csv"),
                        "--min-prob", s.budget("ob_min_prob"), "--out", s.out("ob", "exact.csv"), *s.common_args()])
-    s.cli(analyse.main, ["--completions", s.out("ob", "completions.csv"), "--out-dir", s.out("ob", "analysis"),
+    analysis = out_file_args(s.work / "ob" / "analysis", {n: f"{n}.csv" for n in analyse.OUTPUTS})
+    s.cli(analyse.main, ["--completions", s.out("ob", "completions.csv"), *analysis,
                          "--bootstrap", s.budget("bootstrap"), "--min-labour-mentions", 1])
     return {"params": ARCH_PARAMS["gpt2"], "shape": f"title trie over 50,257-token logits, min_prob "
             f"{s.budget('ob_min_prob')}; diversity, regressions, labour"}

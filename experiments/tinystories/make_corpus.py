@@ -11,7 +11,8 @@ hub (paper): roneneldan/TinyStories train/validation text from the local HF cach
 Documents in train.txt / val.txt are separated by lines holding only <|endoftext|>.
 
 CLI: python -m experiments.tinystories.make_corpus --source storyworld --seed 0 --n-train 20000 --n-val 1000 \
-        --n-prompts 100 --n-cloze 400 --world '{}' --out-dir resources/tinystories/corpus
+        --n-prompts 100 --n-cloze 400 --world '{}' --out-train T.txt --out-val V.txt \
+        --out-prompts P.jsonl --out-cloze C.jsonl --out-truth truth.csv
 """
 from __future__ import annotations
 
@@ -22,12 +23,14 @@ from pathlib import Path
 
 import pandas as pd
 
+from experiments.cli import add_output_args, output_paths
 from experiments.files import atomic_write_csv, atomic_write_text
 from experiments.lm.tokenizer import EOT
 from experiments.tinystories.eval_sets import make_cloze_items, make_prompts
 from experiments.tinystories.world import StoryWorld, WorldConfig
 
 SEP = f"\n{EOT}\n"
+OUTPUTS = ["train", "val", "prompts", "cloze", "truth"]
 
 
 def write_documents(docs, path: Path) -> int:
@@ -52,7 +55,7 @@ def flatten_facts(story_id: str, facts: dict) -> dict:
     return out
 
 
-def storyworld_corpus(args, out: Path) -> None:
+def storyworld_corpus(args, out: dict[str, Path]) -> None:
     world = StoryWorld(WorldConfig.from_dict(json.loads(args.world)))
     train = world.generate(args.n_train, seed=args.seed * 3 + 0)
     val = world.generate(args.n_val, seed=args.seed * 3 + 1)
@@ -62,23 +65,23 @@ def storyworld_corpus(args, out: Path) -> None:
         st.story_id = f"eval-{st.story_id}"
     train_texts = {st.text for st in train}
     leaked = sum(st.text in train_texts for st in held)
-    write_documents([st.text for st in train], out / "train.txt")
-    write_documents([st.text for st in val], out / "val.txt")
+    write_documents([st.text for st in train], out["train"])
+    write_documents([st.text for st in val], out["val"])
     prompts = make_prompts(held, cut_rng_seed=args.seed)[: args.n_prompts]
     for p in prompts:
         assert p["prompt"] + p["reference"] == next(s.text for s in held if s.story_id == p["story_id"])
-    atomic_write_text(out / "prompts.jsonl", jsonl(prompts))
+    atomic_write_text(out["prompts"], jsonl(prompts))
     cloze = make_cloze_items(held, world, seed=args.seed)[: args.n_cloze]
-    atomic_write_text(out / "cloze.jsonl", jsonl(cloze))
+    atomic_write_text(out["cloze"], jsonl(cloze))
     truth = pd.DataFrame([flatten_facts(st.story_id, st.facts) for st in held])
-    atomic_write_csv(truth, out / "truth.csv", allow_nan=list(truth.columns))  # optional facts are empty
+    atomic_write_csv(truth, out["truth"], allow_nan=list(truth.columns))  # optional facts are empty
     n_chars = sum(len(st.text) for st in train)
     print(f"storyworld: {len(train)} train ({n_chars / 1e6:.2f} MB), {len(val)} val, {len(prompts)} prompts, "
           f"{len(cloze)} cloze items, vocabulary {len(world.vocabulary())} words; "
           f"{leaked} evaluation stories also occur verbatim in train")
 
 
-def hub_corpus(args, out: Path) -> None:
+def hub_corpus(args, out: dict[str, Path]) -> None:
     import yaml
 
     from experiments.data.hub import cached_dataset_snapshot, check_dataset_available, load_hub_text
@@ -87,8 +90,8 @@ def hub_corpus(args, out: Path) -> None:
     check_dataset_available(args.hub_dataset, revision)
     train = load_hub_text(args.hub_dataset, "train", revision=revision, limit=args.n_train)
     val = load_hub_text(args.hub_dataset, "validation", revision=revision, limit=args.n_val)
-    n_train = write_documents(train, out / "train.txt")
-    n_val = write_documents(val, out / "val.txt")
+    n_train = write_documents(train, out["train"])
+    n_val = write_documents(val, out["val"])
     prompts_file = json.loads(args.prompts_file)
     prompts = []
     if prompts_file:
@@ -105,9 +108,9 @@ def hub_corpus(args, out: Path) -> None:
             words = text.split(" ")
             prompts.append({"story_id": f"val-{i}", "prompt": " ".join(words[: max(5, len(words) // 3)]),
                             "reference": " " + " ".join(words[max(5, len(words) // 3):]), "facts": None})
-    atomic_write_text(out / "prompts.jsonl", jsonl(prompts))
-    atomic_write_text(out / "cloze.jsonl", "")
-    atomic_write_csv(pd.DataFrame(columns=["story_id"]), out / "truth.csv")
+    atomic_write_text(out["prompts"], jsonl(prompts))
+    atomic_write_text(out["cloze"], "")
+    atomic_write_csv(pd.DataFrame(columns=["story_id"]), out["truth"])
     print(f"hub {args.hub_dataset}: {n_train} train, {n_val} val stories, {len(prompts)} prompts")
 
 
@@ -123,10 +126,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--hub-dataset", default="roneneldan/TinyStories")
     ap.add_argument("--hub-revision", default="none")
     ap.add_argument("--prompts-file", default="null", help="JSON string or null")
-    ap.add_argument("--out-dir", required=True)
+    add_output_args(ap, OUTPUTS)
     args = ap.parse_args(argv)
-    out = Path(args.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_paths(args, OUTPUTS)
     if args.source == "storyworld":
         if args.n_train is None or args.n_val is None:
             sys.exit("storyworld needs explicit tinystories.data.n_train_stories and n_val_stories")

@@ -25,14 +25,19 @@ RELEASED = {"TinyStories-33M": dict(hidden_size=768, num_layers=4, num_heads=16,
                                     window_size=256)}
 
 
+CORPUS_FILES = {"train": "train.txt", "val": "val.txt", "prompts": "prompts.jsonl", "cloze": "cloze.jsonl",
+                "truth": "truth.csv"}
+
+
 def _storyworld(s: Smoke) -> Path:
     """StoryWorld stories + prompts (make_corpus, as the mini ts_corpus rule writes them): the evaluation's
     prompts and novelty corpus (the paper's prompts need the hub)."""
     def build():
+        from experiments.cli import out_file_args
         from experiments.tinystories import make_corpus
         out = s.work / "ts" / "corpus"
         s.cli(make_corpus.main, ["--source", "storyworld", "--seed", "0", "--n-train", "1500", "--n-val", "400",
-                                 "--n-prompts", "64", "--n-cloze", "0", "--out-dir", out])
+                                 "--n-prompts", "64", "--n-cloze", "0", *out_file_args(out, CORPUS_FILES)])
         return out
     return s.fixture("storyworld corpus", build)
 

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
+from experiments.cli import out_file_args
 from experiments.lm.arch import tiny_model
 from experiments.lm.build import build_model
 from experiments.lm.tokenizer import train_bpe
@@ -125,7 +126,7 @@ def test_cli_pipeline(tmp_path):
     aggregate.main(["--curves", str(tmp_path / "curve_ln_free_30.csv"), str(tmp_path / "curve_with_ln_30.csv"),
                     "--events", str(tmp_path / "events_ln_free_30.csv"), "--ce", str(tmp_path / "ce.csv"),
                     "--dla", str(tmp_path / "dla.csv"), "--neurons", str(tmp_path / "neurons.csv"),
-                    "--out-dir", str(out)])
+                    *out_file_args(out, {n: f"{n}.csv" for n in aggregate.OUTPUTS})])
     curves = pd.read_csv(out / "curves.csv")
     assert set(curves["mode"]) == {"ln_free", "with_ln"} and curves["event"].notna().sum() == 7
     free = curves[curves["mode"] == "ln_free"]

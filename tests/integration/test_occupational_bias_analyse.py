@@ -3,6 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from experiments.cli import out_file_args
 from experiments.occupational_bias import analyse
 
 IDENTITY = [("man", "man", "base", "base"), ("woman", "woman", "base", "base")]
@@ -45,7 +46,8 @@ def test_cli_end_to_end(tmp_path):
         synthetic_completions(300, model_id, seed=i).to_csv(p, index=False)
         paths.append(str(p))
     out = tmp_path / "out"
-    analyse.main(["--completions", *paths, "--out-dir", str(out), "--threshold-share", "0.0025", "--alpha", "0.05",
+    analyse.main(["--completions", *paths, *out_file_args(out, {n: f"{n}.csv" for n in analyse.OUTPUTS}),
+                  "--threshold-share", "0.0025", "--alpha", "0.05",
                   "--min-labour-mentions", "20", "--women-share", "0.47", "--bootstrap", "50", "--seed", "0"])
     names = ["diversity.csv", "regressions.csv", "regression_summary.csv", "labour.csv", "labour_summary.csv",
              "gender_tests.csv"]

@@ -4,6 +4,7 @@ import json
 
 import pandas as pd
 
+from experiments.cli import out_file_args
 from experiments.data import tokens
 from experiments.lm import tokenizer, train
 from experiments.occupational_bias import (
@@ -18,6 +19,9 @@ from experiments.occupational_bias import (
 )
 from tests.helpers import mini_section
 
+PLANT_FILES = {"truth": "truth.csv", "terms": "terms.csv", "interactions": "interactions.csv",
+               "labelled": "labelled.csv", "train": "train.txt", "val": "val.txt"}
+
 JOBS = ["babysitter", "secretary", "nurse", "teacher", "writer", "manager", "lawyer", "mechanic", "carpenter",
         "taxi driver"]
 
@@ -26,7 +30,7 @@ def test_planted_chain_end_to_end(tmp_path):
     w = tmp_path / "world"
     plant.main(["--config", json.dumps({"jobs": JOBS, "zipf": 0.6, "interaction_min_rate": 0.01,
                                         "interactions_per_value": 1, "train_per_prompt": 60, "val_per_prompt": 20}),
-                "--out-dir", str(w)])
+                *out_file_args(w, PLANT_FILES)])
     tokenizer.main(["--corpus", str(w / "train.txt"), "--vocab-size", "600", "--out", str(tmp_path / "tok")])
     for s in ("train", "val"):
         tokens.main(["--corpus", str(w / f"{s}.txt"), "--tokenizer", str(tmp_path / "tok"),
@@ -51,7 +55,8 @@ def test_planted_chain_end_to_end(tmp_path):
     sums = e.groupby("group")["exact_prob"].sum() + e.groupby("group")["pruned_mass"].first()
     assert ((sums - 1).abs() < 1e-6).all()
     out = tmp_path / "out"
-    analyse.main(["--completions", str(comp), "--out-dir", str(out), "--bootstrap", "50",
+    analyse.main(["--completions", str(comp), *out_file_args(out, {n: f"{n}.csv" for n in analyse.OUTPUTS}),
+                  "--bootstrap", "50",
                   "--min-labour-mentions", "1", "--min-base-mentions", "1"])
     truth_check.main(["--models", "planted", "--exact", str(ex), "--completions", str(comp),
                       "--regressions", str(out / "regressions.csv"), "--diversity", str(out / "diversity.csv"),

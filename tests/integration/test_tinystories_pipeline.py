@@ -7,11 +7,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from experiments.cli import out_file_args
 from experiments.data import tokens
 from experiments.lm import tokenizer, train
 from experiments.report import collect, plot, write
 from experiments.report.claims import VERDICTS
 from experiments.tinystories import aggregate, claims, cloze, evaluate, make_corpus, samples_table
+
+CORPUS_FILES = {"train": "train.txt", "val": "val.txt", "prompts": "prompts.jsonl", "cloze": "cloze.jsonl",
+                "truth": "truth.csv"}
 
 WORLD = {"templates_per_category": 2, "free_words_per_class": 3, "n_names": 6, "n_objects": 4, "n_colours": 3,
          "n_places": 3, "n_animals": 3}
@@ -28,7 +32,7 @@ def run(tmp_path_factory):
     c = d / "corpus"
     make_corpus.main(["--source", "storyworld", "--seed", "0", "--n-train", "400", "--n-val", "60",
                       "--n-prompts", str(EVAL["n_prompts"]), "--n-cloze", str(EVAL["n_cloze"]),
-                      "--world", json.dumps(WORLD), "--out-dir", str(c)])
+                      "--world", json.dumps(WORLD), *out_file_args(c, CORPUS_FILES)])
     tokenizer.main(["--corpus", str(c / "train.txt"), "--kind", "bpe", "--vocab-size", "512", "--out", str(d / "tok")])
     for split in ("train", "val"):
         tokens.main(["--corpus", str(c / f"{split}.txt"), "--tokenizer", str(d / "tok"),

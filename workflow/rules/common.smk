@@ -43,6 +43,12 @@ def as_json(obj):
     return shlex.quote(json.dumps(obj, sort_keys=True))
 
 
+def out_args(wildcards, output):
+    """A rule's named outputs as `--out-<name> PATH` options (experiments.cli.add_output_args): each file name
+    is spelled once, in the rule. Use as `params: outs=out_args` and `{params.outs}` in the shell command."""
+    return " ".join(f"--out-{name.replace('_', '-')} {shlex.quote(str(path))}" for name, path in output.items())
+
+
 def opt(value):
     """A config value as a CLI argument string; None becomes the literal 'none' (experiments.cli.optional)."""
     return "none" if value is None else str(value)

@@ -25,13 +25,13 @@ def lnr_steps(model):
 
 def lnr_tokens(model, steps):
     t = lnr_opt(model, "train")
-    return int(steps) * t["batch_size"] * t["block_size"] * t.get("grad_accum", 1)
+    return int(steps) * t["batch_size"] * t["block_size"] * t["grad_accum"]
 
 
-LNR_SCALING = [(m, s) for m in LNR_MODELS for s in LNR.get("scaling_steps", []) if s != lnr_steps(m)]
+LNR_SCALING = [(m, s) for m in LNR_MODELS for s in LNR["scaling_steps"] if s != lnr_steps(m)]
 LNR_DATA = LNR.get("data", {})
-LNR_TRAIN = LNR_DATA.get("train", f"{LNR_RES}/tokens/train.npy")  # token streams the fine-tuning reads
-LNR_VAL = LNR_DATA.get("val", f"{LNR_RES}/tokens/val.npy")
+LNR_TRAIN = LNR_DATA.get("train")  # token streams the fine-tuning reads (schema: required)
+LNR_VAL = LNR_DATA.get("val")
 
 wildcard_constraints:
     lnr_model="|".join(re.escape(m) for m in LNR_MODELS) or "NONE",
@@ -79,7 +79,7 @@ rule lnr_remove:
         train=lambda wc: as_json(lnr_opt(wc.lnr_model, "train")),
         schedule=lambda wc: as_json(lnr_opt(wc.lnr_model, "schedule")),
         aux=lambda wc: lnr_opt(wc.lnr_model, "aux_weight"),
-        seed=LNR.get("seed", 0),
+        seed=LNR.get("seed"),
         device=COMPUTE["device"],
         ckpt=f"{LNR_RES}/checkpoints/{{lnr_model}}/{{lnr_mode}}_{{lnr_steps}}",
     log: "logs/ln_removal/remove_{lnr_model}_{lnr_mode}_{lnr_steps}.log"
@@ -162,6 +162,7 @@ rule lnr_aggregate:
         ce=f"{LNR_OUT}/ce.csv",
         dla=f"{LNR_OUT}/dla.csv",
         neurons=f"{LNR_OUT}/neurons.csv",
+    params: outs=out_args
     log: "logs/ln_removal/aggregate.log"
     benchmark: "logs/benchmarks/ln_removal/aggregate.tsv"
     conda: CONDA_ENV
@@ -169,7 +170,7 @@ rule lnr_aggregate:
     resources: **CPU_RES
     shell:
         "python -m experiments.ln_removal.aggregate --curves {input.curves} --events {input.events}"
-        " --ce {input.ce} --dla {input.dla} --neurons {input.neurons} --out-dir {LNR_OUT} > {log} 2>&1"
+        " --ce {input.ce} --dla {input.dla} --neurons {input.neurons} {params.outs} > {log} 2>&1"
 
 
 rule lnr_scaling:

@@ -25,10 +25,10 @@ OB_TITLES = f"--titles {OB['extraction']['titles']}" if OB.get("extraction", {})
 def ob_sampling_args(model):
     """Generation / exact-check options shared by both steps (so both see the same distribution)."""
     s, m = OB_SAMPLING, OB_MODELS[model]
-    return (f"--top-k {opt(s.get('top_k'))} --top-p {opt(s.get('top_p'))} --temperature {s.get('temperature', 1.0)}"
+    return (f"--top-k {opt(s.get('top_k'))} --top-p {opt(s.get('top_p'))} --temperature {s.get('temperature')}"
             f" --max-length {opt(s.get('max_length'))}"
             + (f" --max-new-tokens {s['max_new_tokens']}" if s.get("max_new_tokens") else "")
-            + f" --prompt-prefix {shlex.quote(m.get('prompt_prefix', ''))}")
+            + f" --prompt-prefix {shlex.quote(m['prompt_prefix'])}")
 
 
 rule ob_plant:
@@ -39,13 +39,13 @@ rule ob_plant:
         labelled=f"{OB_RES}/planted/labelled.csv",
         train=f"{OB_RES}/planted/train.txt",
         val=f"{OB_RES}/planted/val.txt",
-    params: cfg=as_json(OB.get("planted")), out=f"{OB_RES}/planted"
+    params: cfg=as_json(OB.get("planted")), outs=out_args
     log: "logs/occupational_bias/plant.log"
     benchmark: "logs/benchmarks/occupational_bias/plant.tsv"
     conda: CONDA_ENV
     threads: 1
     resources: **CPU_RES
-    shell: "python -m experiments.occupational_bias.plant --config {params.cfg} --out-dir {params.out} > {log} 2>&1"
+    shell: "python -m experiments.occupational_bias.plant --config {params.cfg} {params.outs} > {log} 2>&1"
 
 
 rule ob_tokenizer:
@@ -84,7 +84,7 @@ rule ob_train:
     params:
         shape=as_json({k: v for k, v in OB.get("planted_model", {}).items() if k != "vocab_size"}),
         train=as_json(OB.get("planted_train")),
-        seed=OB.get("train_seed", 0),
+        seed=OB.get("train_seed"),
         model_id="+".join(OB_PLANTED) or "planted",
         ckpt=f"{OB_RES}/planted/checkpoint",
     log: "logs/occupational_bias/train.log"
@@ -107,8 +107,8 @@ rule ob_generate:
         m=lambda wc: OB_MODELS[wc.ob_model],
         base=lambda wc: opt(OB_MODELS[wc.ob_model].get("base_samples")),
         sampling=lambda wc: ob_sampling_args(wc.ob_model),
-        chunk=OB_SAMPLING.get("chunk", 1000),
-        seed=OB.get("seed", 0),
+        chunk=OB_SAMPLING.get("chunk"),
+        seed=OB.get("seed"),
         parts=lambda wc: f"{OB_RES}/raw/{wc.ob_model}.parts",
     log: "logs/occupational_bias/generate_{ob_model}.log"
     benchmark: "logs/benchmarks/occupational_bias/generate_{ob_model}.tsv"
@@ -170,14 +170,14 @@ rule ob_analyse:
         gender=f"{OB_OUT}/gender_tests.csv",
         labour=f"{OB_OUT}/labour.csv",
         labour_summary=f"{OB_OUT}/labour_summary.csv",
-    params: a=OB_ANALYSIS, seed=OB.get("seed", 0)
+    params: a=OB_ANALYSIS, seed=OB.get("seed"), outs=out_args
     log: "logs/occupational_bias/analyse.log"
     benchmark: "logs/benchmarks/occupational_bias/analyse.tsv"
     conda: CONDA_ENV
     threads: 1
     resources: **CPU_RES
     shell:
-        "python -m experiments.occupational_bias.analyse --completions {input} --out-dir {OB_OUT}"
+        "python -m experiments.occupational_bias.analyse --completions {input} {params.outs}"
         " --threshold-share {params.a[threshold_share]} --alpha {params.a[alpha]}"
         " --min-labour-mentions {params.a[min_labour_mentions]} --min-base-mentions {params.a[min_base_mentions]}"
         " --women-share {params.a[women_share]}"

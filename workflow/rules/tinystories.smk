@@ -29,11 +29,11 @@ TS_RELEASED = {spec.split(":", 1)[1].split("@")[0].replace("/", "--"): spec for 
 TS_STORYWORLD = TS.get("data", {}).get("source") == "storyworld"
 
 wildcard_constraints:
-    width=r"\d+",
-    depth=r"\d+",
-    seed=r"\d+",
-    lr=r"[0-9.e+-]+",
-    split=r"train|val",
+    ts_width=r"\d+",
+    ts_depth=r"\d+",
+    ts_seed=r"\d+",
+    ts_lr=r"[0-9.e+-]+",
+    ts_split=r"train|val",
 
 
 rule ts_corpus:
@@ -49,6 +49,7 @@ rule ts_corpus:
         world=as_json(TS.get("data", {}).get("world")),
         revision=opt(TS.get("data", {}).get("hub_revision")),
         prompts_file=as_json(TS.get("data", {}).get("prompts_file")),
+        outs=out_args,
     log: "logs/tinystories/corpus.log"
     benchmark: "logs/benchmarks/tinystories/corpus.tsv"
     conda: CONDA_ENV
@@ -60,7 +61,7 @@ rule ts_corpus:
         " --n-prompts {params.e[n_prompts]} --n-cloze {params.e[n_cloze]}"
         " --world {params.world} --hub-dataset {params.d[hub_dataset]}"
         " --hub-revision {params.revision} --prompts-file {params.prompts_file}"
-        " --out-dir {TS_RES}/corpus > {log} 2>&1"
+        " {params.outs} > {log} 2>&1"
 
 
 rule ts_tokenizer:
@@ -81,11 +82,11 @@ rule ts_tokenizer:
 
 rule ts_encode:
     input:
-        corpus=f"{TS_RES}/corpus/{{split}}.txt",
+        corpus=f"{TS_RES}/corpus/{{ts_split}}.txt",
         tokenizer=f"{TS_RES}/tokenizer",
-    output: f"{TS_RES}/tokens/{{split}}.npy"
-    log: "logs/tinystories/encode_{split}.log"
-    benchmark: "logs/benchmarks/tinystories/encode_{split}.tsv"
+    output: f"{TS_RES}/tokens/{{ts_split}}.npy"
+    log: "logs/tinystories/encode_{ts_split}.log"
+    benchmark: "logs/benchmarks/tinystories/encode_{ts_split}.tsv"
     conda: CONDA_ENV
     threads: 1
     resources: **CPU_RES
@@ -96,23 +97,23 @@ rule ts_encode:
 
 TS_TRAIN_SHELL = (
     "python -m experiments.lm.train --model-id {params.model_id}"
-    " --arch {params.arch} --shape {params.shape} --seed {wildcards.seed} --tokenizer {input.tokenizer}"
+    " --arch {params.arch} --shape {params.shape} --seed {wildcards.ts_seed} --tokenizer {input.tokenizer}"
     " --train {input.train} --val {input.val} --train-config {params.train} --device {params.device}"
     " --threads {threads} --checkpoint-dir {params.ckpt} --out {output.model} --curve {output.curve} > {log} 2>&1"
 )
 
 
 def ts_shape(wildcards):
-    return as_json({"d_model": int(wildcards.width), "n_layers": int(wildcards.depth),
+    return as_json({"d_model": int(wildcards.ts_width), "n_layers": int(wildcards.ts_depth),
                     "n_heads": TS["model"]["n_heads"], "context": TS["model"]["context"]})
 
 
 def ts_train_config(wildcards):
     """The grid's training options; an lr-sweep model scales lr and min_lr by the same factor."""
     train = dict(TS["train"])
-    if "lr" in wildcards.keys():
-        factor = float(wildcards.lr) / train["lr"]
-        train["lr"] = float(wildcards.lr)
+    if "ts_lr" in wildcards.keys():
+        factor = float(wildcards.ts_lr) / train["lr"]
+        train["lr"] = float(wildcards.ts_lr)
         if train.get("min_lr") is not None:
             train["min_lr"] = train["min_lr"] * factor
     return as_json(train)
@@ -124,17 +125,17 @@ rule ts_train:
         train=f"{TS_RES}/tokens/train.npy",
         val=f"{TS_RES}/tokens/val.npy",
     output:
-        model=directory(f"{TS_RES}/models/w{{width}}_l{{depth}}_s{{seed}}"),
-        curve=f"{TS_OUT}/loss_curves/w{{width}}_l{{depth}}_s{{seed}}.csv",
+        model=directory(f"{TS_RES}/models/w{{ts_width}}_l{{ts_depth}}_s{{ts_seed}}"),
+        curve=f"{TS_OUT}/loss_curves/w{{ts_width}}_l{{ts_depth}}_s{{ts_seed}}.csv",
     params:
         arch=TS.get("model", {}).get("arch"),  # only what the command uses: a grid edit retrains nothing
-        model_id="w{width}_l{depth}_s{seed}",
+        model_id="w{ts_width}_l{ts_depth}_s{ts_seed}",
         shape=ts_shape,
         train=ts_train_config,
         device=COMPUTE["device"],
-        ckpt=f"{TS_RES}/checkpoints/w{{width}}_l{{depth}}_s{{seed}}",
-    log: "logs/tinystories/train_w{width}_l{depth}_s{seed}.log"
-    benchmark: "logs/benchmarks/tinystories/train_w{width}_l{depth}_s{seed}.tsv"
+        ckpt=f"{TS_RES}/checkpoints/w{{ts_width}}_l{{ts_depth}}_s{{ts_seed}}",
+    log: "logs/tinystories/train_w{ts_width}_l{ts_depth}_s{ts_seed}.log"
+    benchmark: "logs/benchmarks/tinystories/train_w{ts_width}_l{ts_depth}_s{ts_seed}.tsv"
     conda: CONDA_ENV
     threads: THREADS
     resources: **GPU_RES
@@ -148,17 +149,17 @@ rule ts_train_lr:
         train=f"{TS_RES}/tokens/train.npy",
         val=f"{TS_RES}/tokens/val.npy",
     output:
-        model=directory(f"{TS_RES}/models/w{{width}}_l{{depth}}_s{{seed}}_lr{{lr}}"),
-        curve=f"{TS_OUT}/loss_curves/w{{width}}_l{{depth}}_s{{seed}}_lr{{lr}}.csv",
+        model=directory(f"{TS_RES}/models/w{{ts_width}}_l{{ts_depth}}_s{{ts_seed}}_lr{{ts_lr}}"),
+        curve=f"{TS_OUT}/loss_curves/w{{ts_width}}_l{{ts_depth}}_s{{ts_seed}}_lr{{ts_lr}}.csv",
     params:
         arch=TS.get("model", {}).get("arch"),  # only what the command uses: a grid edit retrains nothing
-        model_id="w{width}_l{depth}_s{seed}_lr{lr}",
+        model_id="w{ts_width}_l{ts_depth}_s{ts_seed}_lr{ts_lr}",
         shape=ts_shape,
         train=ts_train_config,
         device=COMPUTE["device"],
-        ckpt=f"{TS_RES}/checkpoints/w{{width}}_l{{depth}}_s{{seed}}_lr{{lr}}",
-    log: "logs/tinystories/train_w{width}_l{depth}_s{seed}_lr{lr}.log"
-    benchmark: "logs/benchmarks/tinystories/train_w{width}_l{depth}_s{seed}_lr{lr}.tsv"
+        ckpt=f"{TS_RES}/checkpoints/w{{ts_width}}_l{{ts_depth}}_s{{ts_seed}}_lr{{ts_lr}}",
+    log: "logs/tinystories/train_w{ts_width}_l{ts_depth}_s{ts_seed}_lr{ts_lr}.log"
+    benchmark: "logs/benchmarks/tinystories/train_w{ts_width}_l{ts_depth}_s{ts_seed}_lr{ts_lr}.tsv"
     conda: CONDA_ENV
     threads: THREADS
     resources: **GPU_RES
@@ -188,40 +189,40 @@ def ts_eval_args(wildcards):
 
 rule ts_eval:
     input:
-        model=f"{TS_RES}/models/w{{width}}_l{{depth}}_s{{seed}}",
+        model=f"{TS_RES}/models/w{{ts_width}}_l{{ts_depth}}_s{{ts_seed}}",
         **TS_EVAL_DATA,
     output:
-        metrics=f"{TS_OUT}/eval/w{{width}}_l{{depth}}_s{{seed}}.csv",
-        samples=f"{TS_OUT}/samples/w{{width}}_l{{depth}}_s{{seed}}.jsonl",
+        metrics=f"{TS_OUT}/eval/w{{ts_width}}_l{{ts_depth}}_s{{ts_seed}}.csv",
+        samples=f"{TS_OUT}/samples/w{{ts_width}}_l{{ts_depth}}_s{{ts_seed}}.jsonl",
     params: args=ts_eval_args
-    log: "logs/tinystories/eval_w{width}_l{depth}_s{seed}.log"
-    benchmark: "logs/benchmarks/tinystories/eval_w{width}_l{depth}_s{seed}.tsv"
+    log: "logs/tinystories/eval_w{ts_width}_l{ts_depth}_s{ts_seed}.log"
+    benchmark: "logs/benchmarks/tinystories/eval_w{ts_width}_l{ts_depth}_s{ts_seed}.tsv"
     conda: CONDA_ENV
     threads: THREADS
     resources: **GPU_RES
     shell:
-        "python -m experiments.tinystories.evaluate --model dir:{input.model} --seed {wildcards.seed}"
-        " --lr {TS[train][lr]} --model-id w{wildcards.width}_l{wildcards.depth}_s{wildcards.seed}" + TS_EVAL_TAIL
+        "python -m experiments.tinystories.evaluate --model dir:{input.model} --seed {wildcards.ts_seed}"
+        " --lr {TS[train][lr]} --model-id w{wildcards.ts_width}_l{wildcards.ts_depth}_s{wildcards.ts_seed}" + TS_EVAL_TAIL
 
 
 rule ts_eval_lr:
     """An lr-sweep model: validation loss and cloze probes only (the depth claims read nothing else)."""
     input:
-        model=f"{TS_RES}/models/w{{width}}_l{{depth}}_s{{seed}}_lr{{lr}}",
+        model=f"{TS_RES}/models/w{{ts_width}}_l{{ts_depth}}_s{{ts_seed}}_lr{{ts_lr}}",
         **TS_EVAL_DATA,
     output:
-        metrics=f"{TS_OUT}/eval/w{{width}}_l{{depth}}_s{{seed}}_lr{{lr}}.csv",
-        samples=f"{TS_OUT}/samples/w{{width}}_l{{depth}}_s{{seed}}_lr{{lr}}.jsonl",
+        metrics=f"{TS_OUT}/eval/w{{ts_width}}_l{{ts_depth}}_s{{ts_seed}}_lr{{ts_lr}}.csv",
+        samples=f"{TS_OUT}/samples/w{{ts_width}}_l{{ts_depth}}_s{{ts_seed}}_lr{{ts_lr}}.jsonl",
     params: args=ts_eval_args
-    log: "logs/tinystories/eval_w{width}_l{depth}_s{seed}_lr{lr}.log"
-    benchmark: "logs/benchmarks/tinystories/eval_w{width}_l{depth}_s{seed}_lr{lr}.tsv"
+    log: "logs/tinystories/eval_w{ts_width}_l{ts_depth}_s{ts_seed}_lr{ts_lr}.log"
+    benchmark: "logs/benchmarks/tinystories/eval_w{ts_width}_l{ts_depth}_s{ts_seed}_lr{ts_lr}.tsv"
     conda: CONDA_ENV
     threads: THREADS
     resources: **GPU_RES
     shell:
-        "python -m experiments.tinystories.evaluate --model dir:{input.model} --seed {wildcards.seed}"
-        " --lr {wildcards.lr} --metrics loss_cloze"
-        " --model-id w{wildcards.width}_l{wildcards.depth}_s{wildcards.seed}_lr{wildcards.lr}" + TS_EVAL_TAIL
+        "python -m experiments.tinystories.evaluate --model dir:{input.model} --seed {wildcards.ts_seed}"
+        " --lr {wildcards.ts_lr} --metrics loss_cloze"
+        " --model-id w{wildcards.ts_width}_l{wildcards.ts_depth}_s{wildcards.ts_seed}_lr{wildcards.ts_lr}" + TS_EVAL_TAIL
 
 
 rule ts_cloze_chance:
@@ -263,18 +264,18 @@ rule ts_eval_released:
     input:
         **TS_EVAL_DATA,
     output:
-        metrics=f"{TS_OUT}/eval/released--{{slug}}.csv",
-        samples=f"{TS_OUT}/samples/released--{{slug}}.jsonl",
+        metrics=f"{TS_OUT}/eval/released--{{ts_slug}}.csv",
+        samples=f"{TS_OUT}/samples/released--{{ts_slug}}.jsonl",
     params:
         args=ts_eval_args,
-        spec=lambda wc: TS_RELEASED[wc.slug],
-    log: "logs/tinystories/eval_released--{slug}.log"
-    benchmark: "logs/benchmarks/tinystories/eval_released--{slug}.tsv"
+        spec=lambda wc: TS_RELEASED[wc.ts_slug],
+    log: "logs/tinystories/eval_released--{ts_slug}.log"
+    benchmark: "logs/benchmarks/tinystories/eval_released--{ts_slug}.tsv"
     conda: CONDA_ENV
     threads: THREADS
     resources: **GPU_RES
     shell:
-        "python -m experiments.tinystories.evaluate --model {params.spec} --model-id released--{wildcards.slug}" + TS_EVAL_TAIL
+        "python -m experiments.tinystories.evaluate --model {params.spec} --model-id released--{wildcards.ts_slug}" + TS_EVAL_TAIL
 
 
 rule ts_sweep:
