@@ -25,4 +25,3 @@ def _mini_config() -> dict:
 def mini_section(result: str) -> dict:
     """A deep copy of the validated `result:` section of config/config.yaml."""
     return copy.deepcopy(_mini_config()[result])
-
