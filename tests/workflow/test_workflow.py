@@ -90,3 +90,27 @@ def test_every_rule_runs_in_the_conda_env():
                 missing.append(f"{smk.name}:{name}")
     assert missing == []
     assert (ROOT / "workflow" / "rules" / ".." / ".." / "envs" / "pipeline.yaml").is_file()
+
+
+def test_out_args_name_exactly_the_outputs_each_step_writes():
+    """A rule passing `--out-<name>` options (common.smk out_args) names exactly the step's OUTPUTS (a renamed
+    rule output would otherwise fail only when the job runs)."""
+    import importlib
+    import re
+
+    r = subprocess.run([*SNAKEMAKE, "-n", "-p", "--forceall", "--directory", str(ROOT)], cwd=ROOT,
+                       capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=120)
+    assert r.returncode == 0, r.stderr
+    checked = set()
+    for line in r.stdout.splitlines():
+        m = re.search(r"python -m (experiments\.\S+)", line)
+        if not m:
+            continue
+        module = importlib.import_module(m.group(1))
+        if not hasattr(module, "OUTPUTS"):
+            continue
+        names = {n.replace("-", "_") for n in re.findall(r"--out-([a-z][a-z-]*)\s", line + " ")}
+        assert names == set(module.OUTPUTS), (m.group(1), sorted(names), module.OUTPUTS)
+        checked.add(m.group(1))
+    assert checked == {"experiments.tinystories.make_corpus", "experiments.occupational_bias.plant",
+                       "experiments.occupational_bias.analyse", "experiments.ln_removal.aggregate"}

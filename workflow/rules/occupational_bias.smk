@@ -166,8 +166,8 @@ rule ob_analyse:
     output:
         diversity=f"{OB_OUT}/diversity.csv",
         regressions=f"{OB_OUT}/regressions.csv",
-        summary=f"{OB_OUT}/regression_summary.csv",
-        gender=f"{OB_OUT}/gender_tests.csv",
+        regression_summary=f"{OB_OUT}/regression_summary.csv",
+        gender_tests=f"{OB_OUT}/gender_tests.csv",
         labour=f"{OB_OUT}/labour.csv",
         labour_summary=f"{OB_OUT}/labour_summary.csv",
     params: a=OB_ANALYSIS, seed=OB.get("seed"), outs=out_args
