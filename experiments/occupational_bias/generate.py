@@ -5,9 +5,11 @@ top-p 1, temperature 1, and `max_length` counting the prompt's tokens, so a 5-to
 max_length - 5 new tokens (`--max-length none --max-new-tokens N` gives every prompt N instead).
 
 Each prompt's completions come in chunks; chunk k of prompt p draws from the random streams
-(seed(p), k * chunk + i), so the samples do not depend on the chunk size or on restarts. Every finished
-chunk is written to --parts-dir at once; a killed job continues with the chunks still missing, and the
-final CSV is assembled (atomically) when all are there.
+(seed(p), k * chunk + i), so the samples do not depend on the chunk size, the batch size or on restarts
+(up to float round-off). All missing chunks are sampled together, one row per completion, in batches of
+--batch-size rows across prompts (rows with the same prompt share its forward pass: lm.sample). Every
+finished chunk is written to --parts-dir at once; a killed job continues with the chunks still missing,
+and the final CSV is assembled (atomically) when all are there.
 
 CLI:
     python -m experiments.occupational_bias.generate --spec dir:resources/models/x --model-id x \
@@ -28,7 +30,7 @@ from experiments.cli import add_sampling_args, optional, sampling_options
 from experiments.files import atomic_write_csv
 from experiments.lm.devices import pick_device
 from experiments.lm.load import load_model
-from experiments.lm.sample import sample
+from experiments.lm.sample import Row, decode_new, iter_sample_rows, pad_id_of, prompt_ids
 from experiments.occupational_bias.groups import Prompt
 from experiments.occupational_bias.groups import prompts as all_prompts
 from experiments.seeding import seed_everything
@@ -52,31 +54,64 @@ def chunks(n: int, size: int) -> list[tuple[int, int]]:
     return [(k, min(size, n - k * size)) for k in range((n + size - 1) // size)]
 
 
+def part_path(parts_dir: Path, index: int, chunk_index: int) -> Path:
+    return parts_dir / f"p{index:03d}_c{chunk_index:04d}.csv"
+
+
 def generate(model, tokenizer, plan: list[tuple[int, Prompt, int]], *, model_id: str, parts_dir: Path,
              max_length: int | None, max_new_tokens: int | None, prefix: str, top_k: int | None,
              top_p: float | None, temperature: float, batch_size: int, chunk: int, seed: int) -> pd.DataFrame:
-    """plan: (prompt index, prompt, samples). Returns all completions, reading finished chunks from disk."""
+    """plan: (prompt index, prompt, samples). Returns all completions, reading finished chunks from disk.
+
+    All missing chunks of all prompts are sampled together: one row per completion, packed into batches of
+    batch_size across prompts and chunks (equal prompts share their prefix forward); a chunk's file is
+    written as soon as its last row is done.
+    """
     parts_dir.mkdir(parents=True, exist_ok=True)
     todo = [(i, p, k, n) for i, p, total in plan for k, n in chunks(total, chunk)]
-    done = sum((parts_dir / f"p{i:03d}_c{k:04d}.csv").exists() for i, _, k, _ in todo)
-    if done:
-        tqdm.write(f"resuming: {done}/{len(todo)} chunks already in {parts_dir}")
-    frames = []
-    for i, p, k, n in tqdm(todo, desc=f"{model_id} completions", unit="chunk"):
-        part = parts_dir / f"p{i:03d}_c{k:04d}.csv"
-        if part.exists():
-            frames.append(pd.read_csv(part, keep_default_na=False))
-            continue
-        budget = new_tokens(tokenizer, p.prompt, max_length, max_new_tokens)
-        texts, finished = sample(model, tokenizer, [prefix + p.prompt] * n, max_new_tokens=budget,
-                                 temperature=temperature, top_k=top_k, top_p=top_p, batch_size=batch_size,
-                                 seed=prompt_seed(seed, i), first_index=k * chunk, progress=False,
-                                 return_finished=True)
-        df = pd.DataFrame({"model_id": model_id, **p.as_dict(), "sample_index": np.arange(k * chunk, k * chunk + n),
-                           "continuation": texts, "new_tokens_max": budget, "ended_at_eos": finished})
-        atomic_write_csv(df, part)
-        frames.append(df)
+    missing = [w for w, (i, _, k, _) in enumerate(todo) if not part_path(parts_dir, i, k).exists()]
+    if len(missing) < len(todo):
+        tqdm.write(f"resuming: {len(todo) - len(missing)}/{len(todo)} chunks already in {parts_dir}")
+    ids, budget = {}, {}
+    for w in missing:
+        i, p = todo[w][:2]
+        if i not in ids:
+            ids[i] = prompt_ids(tokenizer, [prefix + p.prompt])[0]
+            budget[i] = new_tokens(tokenizer, p.prompt, max_length, max_new_tokens)
+    rows, owner = [], []  # owner[j] = (work item, sample within its chunk)
+    for w in missing:
+        i, _, k, n = todo[w]
+        for r in range(n):
+            rows.append(Row(tuple(ids[i]), (prompt_seed(seed, i), k * chunk + r), budget[i]))
+            owner.append((w, r))
+    new: dict[int, list] = {w: [None] * todo[w][3] for w in missing}
+    left = {w: todo[w][3] for w in missing}
+    made: dict[int, pd.DataFrame] = {}
+    with tqdm(total=len(rows), desc=f"{model_id} completions", unit="completion") as bar:
+        for batch, out in iter_sample_rows(model, rows, pad_id=pad_id_of(tokenizer), eos_id=tokenizer.eos_token_id,
+                                           temperature=temperature, top_k=top_k, top_p=top_p,
+                                           batch_size=batch_size):
+            for j, row_ids in zip(batch, out):
+                w, r = owner[j]
+                new[w][r] = row_ids
+                left[w] -= 1
+                if left[w] == 0:
+                    made[w] = _chunk_frame(tokenizer, model_id, todo[w], new.pop(w), ids[todo[w][0]],
+                                           budget[todo[w][0]], chunk)
+                    atomic_write_csv(made[w], part_path(parts_dir, todo[w][0], todo[w][2]))
+            bar.update(len(batch))
+    frames = [made[w] if w in made else pd.read_csv(part_path(parts_dir, i, k), keep_default_na=False)
+              for w, (i, _, k, _) in enumerate(todo)]
     return pd.concat(frames, ignore_index=True)
+
+
+def _chunk_frame(tokenizer, model_id: str, item: tuple[int, Prompt, int, int], new: list[list[int]],
+                 prompt_ids: list[int], budget: int, chunk: int) -> pd.DataFrame:
+    _, p, k, n = item
+    decoded = [decode_new(tokenizer, prompt_ids, row) for row in new]
+    return pd.DataFrame({"model_id": model_id, **p.as_dict(), "sample_index": np.arange(k * chunk, k * chunk + n),
+                         "continuation": [t for t, _ in decoded], "new_tokens_max": budget,
+                         "ended_at_eos": [d for _, d in decoded]})
 
 
 def main(argv: list[str] | None = None) -> None:

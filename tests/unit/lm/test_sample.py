@@ -7,7 +7,17 @@ from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
 from transformers import PreTrainedTokenizerFast
 
 from experiments.lm.arch import tiny_model
-from experiments.lm.sample import _draw, filter_logits, sample, sample_ids, sampling_probs
+from experiments.lm.sample import (
+    Row,
+    _draw,
+    _row_uniforms,
+    _sample_tokens,
+    filter_logits,
+    sample,
+    sample_ids,
+    sample_rows,
+    sampling_probs,
+)
 
 FAMILIES = ["gpt2", "gpt_neo", "llama"]
 PROMPTS = ["hello world", "a", "the quick brown fox jumps", "", "xyz."]
@@ -157,3 +167,111 @@ def test_sample_returns_only_the_continuation(tok):
     assert sample(model, tok, [], max_new_tokens=5, progress=False) == []
     with pytest.raises(ValueError, match="positions"):
         sample(model, tok, ["abc"], max_new_tokens=100, progress=False)
+
+
+# ---- rows with their own streams and budgets; shared prefix --------------------------------------------------
+
+
+def reference_sample(model, prompt_ids: list[int], stream, budget: int, eos_id, **filt) -> list[int]:
+    """One row alone, no cache, no padding: the full sequence re-run every step; stream None = greedy."""
+    u = None if stream is None else _row_uniforms(*stream, budget)
+    ids = list(prompt_ids)
+    with torch.no_grad():
+        for t in range(budget):
+            logits = model(torch.tensor([ids])).logits[0, -1]
+            tok = int(logits.argmax()) if u is None else int(_draw(sampling_probs(logits[None], **filt), u[t:t + 1]))
+            ids.append(tok)
+            if tok == eos_id:
+                break
+    return ids[len(prompt_ids):]
+
+
+ROW_PROMPTS = ["the cat", "a", "the cat", "xyz. hello", "the cat", "a", "q"]
+ROW_BUDGETS = [6, 2, 3, 5, 1, 6, 4]
+
+
+def mixed_rows(tok, greedy: bool) -> list[Row]:
+    """Repeated and distinct prompts of several lengths, mixed budgets, each row its own stream."""
+    return [Row(tuple(tok(p)["input_ids"]), None if greedy else (7, 10 + i), b)
+            for i, (p, b) in enumerate(zip(ROW_PROMPTS, ROW_BUDGETS))]
+
+
+def eos_tokenizer(model, tok, greedy: bool) -> PreTrainedTokenizerFast:
+    """A char tokenizer whose EOS is the 2nd token row 0 draws when nothing stops it: row 0 then stops early."""
+    free = sample_rows(model, mixed_rows(tok, greedy), pad_id=0, eos_id=None, top_k=5, batch_size=8)
+    return char_tokenizer(eos=tok.convert_ids_to_tokens(free[0][1]))
+
+
+@pytest.mark.parametrize("greedy", [True, False])
+def test_rows_match_one_row_alone_without_cache(model, tok, greedy):
+    etok = eos_tokenizer(model, tok, greedy)
+    rows = mixed_rows(etok, greedy)
+    eos = etok.eos_token_id
+    got = sample_rows(model, rows, pad_id=1, eos_id=eos, top_k=5, batch_size=4)
+    want = [reference_sample(model, list(r.prompt), r.stream, r.budget, eos, top_k=5) for r in rows]
+    assert got == want
+    # the case mix is really there: a row cut by EOS before its budget and rows that used their whole budget
+    assert got[0][-1] == eos and len(got[0]) < rows[0].budget
+    assert any(len(ids) == r.budget and ids[-1] != eos for ids, r in zip(got, rows))
+    assert all(len(ids) <= r.budget for ids, r in zip(got, rows))
+    # one batch or one row per batch, in another order: the same samples
+    assert sample_rows(model, rows[::-1], pad_id=1, eos_id=eos, top_k=5, batch_size=1) == got[::-1]
+    assert sample_rows(model, rows, pad_id=1, eos_id=eos, top_k=5, batch_size=len(rows)) == got
+
+
+def test_row_budget_is_sampling_it_alone_with_that_max_new_tokens(model, tok):
+    rows = mixed_rows(tok, greedy=False)
+    got = sample_rows(model, rows, pad_id=0, eos_id=None, temperature=1.3, batch_size=8)
+    for (p, b), r, ids in zip(zip(ROW_PROMPTS, ROW_BUDGETS), rows, got):
+        seed, index = r.stream
+        alone = sample_ids(model, tok, [p], max_new_tokens=b, temperature=1.3, seed=seed, first_index=index,
+                           stop_at_eos=False, progress=False)
+        assert ids == alone[0] and len(ids) == b
+    # rows with the same prompt and different streams differ (the streams are really per row)
+    assert len({tuple(got[i][:1]) for i in (0, 2, 4)}) > 1  # "the cat" x 3
+
+
+def test_shared_prefix_equals_unshared_and_runs_each_prompt_once(model, tok):
+    rows = mixed_rows(tok, greedy=False)
+    first_batch = []
+    hook = model.register_forward_pre_hook(
+        lambda m, args, kw: first_batch.append(kw["input_ids"].shape) if kw["input_ids"].shape[1] > 1 else None,
+        with_kwargs=True)
+    try:
+        shared = sample_rows(model, rows, pad_id=0, eos_id=None, top_k=8, batch_size=len(rows))
+        assert [s[0] for s in first_batch] == [len(set(ROW_PROMPTS))]  # 4 distinct prompts, one forward
+        first_batch.clear()
+        plain = sample_rows(model, rows, pad_id=0, eos_id=None, top_k=8, batch_size=len(rows), share_prefix=False)
+        assert [s[0] for s in first_batch] == [len(rows)]
+    finally:
+        hook.remove()
+    assert shared == plain
+
+
+def test_sample_ids_streams_are_first_index_plus_i(model, tok):
+    kw = dict(max_new_tokens=5, stop_at_eos=False, progress=False, top_k=10, seed=4)
+    full = sample_ids(model, tok, ["ab"] * 6, **kw)
+    assert sample_ids(model, tok, ["ab"] * 3, first_index=3, **kw) == full[3:]
+    assert len(set(map(tuple, full))) > 1
+
+
+def test_rows_validate(model, tok):
+    with pytest.raises(ValueError, match="budget"):
+        sample_rows(model, [Row((2, 3), (0, 0), 0)], pad_id=0, eos_id=None)
+    with pytest.raises(ValueError, match="positions"):
+        sample_rows(model, [Row((2, 3), (0, 0), 63)], pad_id=0, eos_id=None)
+
+
+@pytest.mark.parametrize("top_k, top_p, temperature",
+                         [(50, None, 1.0), (3, None, 0.7), (7, 0.9, 1.0), (None, None, 1.3)])
+def test_sample_tokens_is_draw_of_sampling_probs(top_k, top_p, temperature):
+    gen = torch.Generator().manual_seed(0)
+    logits = torch.randn(300, 500, generator=gen) * 3
+    logits[:100] = logits[:100].round()  # many ties with the k-th largest
+    logits[100:150, :60] = 9.0  # ties: more than k tokens at the top
+    u = torch.rand(300, generator=gen)
+    u[:5] = torch.tensor([0.0, 1 - 2 ** -24, 0.5, 1e-9, 0.999])
+    want = _draw(sampling_probs(logits, temperature, top_k, top_p), u)
+    got = _sample_tokens(logits, u, temperature, top_k, top_p)
+    assert torch.equal(got, want)
+    assert len(set(got.tolist())) > 20
