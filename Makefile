@@ -7,6 +7,7 @@
 #   make slurm-test   (root, Debian) a one-node SLURM started here; the workflow run through sbatch
 #   make robustness   the mini DAG with training seeds 1 and 2 and with AVX2 float kernels: verdict table
 #   make lint         ruff check (also run by make test)
+#   make bench        timed comparisons, ours vs the baseline in one process (bench/results/*.csv; not tests)
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -23,7 +24,7 @@ PIP := $(BIN)/pip install -q
 QUIET := grep -v "is ignored: it is neither a file nor a directory"
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup run test lint dry-paper check-paper smoke-paper slurm-test robustness report-html clean
+.PHONY: setup run test lint bench dry-paper check-paper smoke-paper slurm-test robustness report-html clean
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml
@@ -48,6 +49,9 @@ test: setup lint
 
 lint: setup
 	$(BIN)/ruff check .
+
+bench: setup
+	OMP_NUM_THREADS=1 $(BIN)/python bench/sampling.py --threads 1
 
 robustness: setup
 	$(BIN)/python -m experiments.robustness --cores $(CORES)
