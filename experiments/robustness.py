@@ -85,14 +85,20 @@ def deep_merge(base: dict, over: dict) -> dict:
     return out
 
 
+def dag_command(cores: str, workdir: Path, config_files: list[Path] = ()) -> list[str]:
+    """The snakemake command of one run. The target comes first: `--configfile` takes every argument after it."""
+    cmd = [sys.executable, "-m", "snakemake", "results/claims.csv", "-s", str(REPO / "Snakefile"), "--cores", cores,
+           "--directory", str(workdir)]
+    return cmd + (["--configfile", *map(str, config_files)] if config_files else [])
+
+
 def run_dag(name: str, cores: str, config_file: Path) -> Path:
     """Run the DAG for one run; returns the claims CSV path."""
     seed, kernels = parse_run(name)
     env = {**os.environ, **KERNELS.get(kernels, {})}
-    snakemake = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--cores", cores]
     if name == "seed0":
         workdir = REPO
-        cmd = [*snakemake, "--directory", str(workdir), "results/claims.csv"]
+        cmd = dag_command(cores, workdir)
     else:
         workdir = REPO / "robustness" / name
         workdir.mkdir(parents=True, exist_ok=True)
@@ -108,8 +114,7 @@ def run_dag(name: str, cores: str, config_file: Path) -> Path:
         if models.is_dir() and not (workdir / "resources" / "models").exists():
             (workdir / "resources").mkdir(exist_ok=True)
             shutil.copytree(models, workdir / "resources" / "models", copy_function=os.link)
-        cmd = [*snakemake, "--directory", str(workdir), "--configfile", str(config_file.resolve()),
-               str(over_path), "results/claims.csv"]
+        cmd = dag_command(cores, workdir, [config_file.resolve(), over_path])
     extra = " ".join(f"{k}={v}" for k, v in KERNELS.get(kernels, {}).items())
     print(f"[{name}] {extra + ' ' if extra else ''}{' '.join(cmd)}", flush=True)
     t0 = time.time()

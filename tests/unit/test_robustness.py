@@ -54,3 +54,14 @@ def test_overlay_uses_each_manifest(monkeypatch):
     monkeypatch.setattr(rb, "load_manifest", lambda r: manifests[r])
     assert rb.overlay({"results": ["a", "b"], "a": {}, "b": {}}, 3) == {"a": {"seed": 3}}
     assert rb.deep_merge({"a": {"x": 1, "y": [1]}}, {"a": {"y": [2]}}) == {"a": {"x": 1, "y": [2]}}
+
+
+def test_dag_command_keeps_the_target_out_of_the_configfiles(tmp_path):
+    """snakemake's own parser reads the command: the claims target, and exactly the two config files."""
+    from snakemake.cli import get_argument_parser
+
+    cmd = rb.dag_command("2", tmp_path, [tmp_path / "config.yaml", tmp_path / "overlay.yaml"])
+    args = get_argument_parser().parse_args(cmd[3:])
+    assert list(args.targets) == ["results/claims.csv"]
+    assert [str(p) for p in args.configfile] == [str(tmp_path / "config.yaml"), str(tmp_path / "overlay.yaml")]
+    assert str(args.directory) == str(tmp_path)
