@@ -95,7 +95,9 @@ def dag_command(cores: str, workdir: Path, config_files: list[Path] = ()) -> lis
 def run_dag(name: str, cores: str, config_file: Path) -> Path:
     """Run the DAG for one run; returns the claims CSV path."""
     seed, kernels = parse_run(name)
-    env = {**os.environ, **KERNELS.get(kernels, {})}
+    # the rules call `python -m experiments...`: the interpreter running this (the venv's) comes first on PATH
+    env = {**os.environ, **KERNELS.get(kernels, {}),
+           "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
     if name == "seed0":
         workdir = REPO
         cmd = dag_command(cores, workdir)
