@@ -122,8 +122,10 @@ def exact_vs_sampled(paths, out):
         ax.plot(lim, lim, "k-", lw=0.8)
         ax.set_xscale("log")
         ax.set_yscale("symlog", linthresh=1e-3)
+        ax.set_ylim(bottom=0)  # shares are >= 0 (symlog would otherwise draw negative ticks)
         big = d[d["exact_prob"] * d["n"] >= 5]
-        ax.set_title(f"{m}: |z|>1.96 in {(big['z'].abs() > 1.96).mean():.1%} of {len(big)} cells", fontsize=9)
+        ax.set_title(f"{m}: |z|>1.96 in {(big['z'].abs() > 1.96).mean():.1%} of the {len(big)} cells\n"
+                     f"with expected count >= 5 ({len(d)} cells drawn)", fontsize=9)
         ax.set_xlabel("exact P(leading job | prompt)")
         ax.set_ylabel("sampled share")
     save_figure(fig, out)
