@@ -67,12 +67,16 @@ def sampling_options(ap: argparse.ArgumentParser, args: argparse.Namespace) -> d
                 max_new_tokens=args.max_new_tokens, prefix=args.prompt_prefix)
 
 
+def out_flag(name: str) -> str:
+    """The option naming output `name`: `--out-<name>` with `_` as `-` (one spelling for steps and rules)."""
+    return f"--out-{name.replace('_', '-')}"
+
+
 def add_output_args(ap: argparse.ArgumentParser, names: list[str]) -> None:
     """One required `--out-<name> PATH` per file a step writes (`_` in a name becomes `-`). The rule passes its
     named outputs (workflow/rules/common.smk `out_args`), so each file name is spelled once, in the rule."""
     for name in names:
-        ap.add_argument(f"--out-{name.replace('_', '-')}", dest=f"out_{name}", type=Path, required=True,
-                        metavar="PATH")
+        ap.add_argument(out_flag(name), dest=f"out_{name}", type=Path, required=True, metavar="PATH")
 
 
 def output_paths(args: argparse.Namespace, names: list[str]) -> dict[str, Path]:
@@ -82,4 +86,4 @@ def output_paths(args: argparse.Namespace, names: list[str]) -> dict[str, Path]:
 
 def out_file_args(folder, files: dict[str, str]) -> list[str]:
     """The `--out-<name> folder/file` options of a step's named outputs (for callers outside a rule)."""
-    return [x for name, file in files.items() for x in (f"--out-{name.replace('_', '-')}", str(Path(folder) / file))]
+    return [x for name, file in files.items() for x in (out_flag(name), str(Path(folder) / file))]

@@ -4,6 +4,8 @@ import json
 import re
 import shlex
 
+from experiments.cli import out_flag
+
 SCALE = config["scale"]
 RESULTS = config["results"]
 COMPUTE = config["compute"]
@@ -46,7 +48,7 @@ def as_json(obj):
 def out_args(wildcards, output):
     """A rule's named outputs as `--out-<name> PATH` options (experiments.cli.add_output_args): each file name
     is spelled once, in the rule. Use as `params: outs=out_args` and `{params.outs}` in the shell command."""
-    return " ".join(f"--out-{name.replace('_', '-')} {shlex.quote(str(path))}" for name, path in output.items())
+    return " ".join(f"{out_flag(name)} {shlex.quote(str(path))}" for name, path in output.items())
 
 
 def opt(value):
