@@ -44,7 +44,8 @@ def _rel(d: tuple[float, float]) -> str:
 CE_SMALL = ClaimSpec(
     R, "small_ce_cost", "LayerNorm can be removed from a trained GPT-2 by fine-tuning at a small cross-entropy cost "
     "relative to a control fine-tuned for the same steps with LN kept.",
-    "Baroni 2507.02559 model cards, OWT val, LN-free vs vanilla (gpt2_aux, the protocol run here); Heimersheim "
+    "Baroni 2507.02559 model cards, OWT val, LN-free vs vanilla (gpt2_aux, the protocol run here; mini "
+    "anneals to lr/10 as Heimersheim, config ln_removal.train.min_lr); Heimersheim "
     "blog table (other protocol) beside it", "paper",
     f"small: {_rel(BARONI_OWT['gpt2'][:2])} (Baroni gpt2_aux, 300 steps); Heimersheim {_rel(HEIMERSHEIM_OWT)} "
     "vs FT-with-LN",
