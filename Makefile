@@ -54,6 +54,7 @@ bench: setup
 	OMP_NUM_THREADS=1 $(BIN)/python bench/sampling.py --threads 1
 	OMP_NUM_THREADS=1 $(BIN)/python bench/scoring.py --threads 1
 	OMP_NUM_THREADS=1 $(BIN)/python bench/search.py --threads 1
+	OMP_NUM_THREADS=1 $(BIN)/python bench/trainer.py --threads 1
 
 robustness: setup
 	$(BIN)/python -m experiments.robustness --cores $(CORES)
