@@ -15,10 +15,8 @@ Writes bench/results/sampling.csv (one row per measurement, with CPU model, thre
 from __future__ import annotations
 
 import argparse
-import platform
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +25,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.machine import cpu_model, timed  # noqa: E402
 from experiments.lm.load import load_model  # noqa: E402
 from experiments.lm.sample import (  # noqa: E402
     _cache_kwarg,
@@ -114,22 +113,6 @@ def old_generate(model, tok, plan, *, model_id, max_length, max_new_tokens, pref
 
 
 # ---- benchmarks --------------------------------------------------------------------------------------------
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def timed(fn):
-    t0 = time.perf_counter()
-    out = fn()
-    return out, time.perf_counter() - t0
 
 
 def bench_plan(model, tok, args) -> list[dict]:

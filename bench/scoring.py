@@ -5,8 +5,8 @@ For 10 / 100 / 500 candidates per prefix, two kinds of input: MCQ-like (a ~150-t
 emails, phone numbers). Two models: SmolLM2-135M (the pipeline's dequantised GGUF, as bench/sampling.py
 loads it) and a random-init tiny GPT-2 (d128 x 4 layers, SmolLM2's tokenizer and vocabulary).
 
-- baseline: lm.score.continuation_logprobs as it was before shared-prefix scoring (a copy below): prefix +
-  candidate concatenated, right-padded, one forward per batch of pairs.
+- baseline: lm.score.continuation_logprobs as it was before shared-prefix scoring: prefix +
+  candidate concatenated, right-padded, one forward per batch of pairs (lm.score._full_forward_scores).
 - ours: lm.score.prefix_logprobs: one forward of the prefix, candidates batched on its KV cache.
 
 Same model, inputs, batch size and threads; `max_abs_diff` is the largest |ours - baseline| summed log-prob
@@ -24,7 +24,6 @@ Writes bench/results/scoring.csv (one row per measurement, with CPU model, threa
 from __future__ import annotations
 
 import argparse
-import platform
 import sys
 import time
 from pathlib import Path
@@ -35,9 +34,15 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.machine import cpu_model, timed  # noqa: E402
 from experiments.lm.arch import tiny_model  # noqa: E402
 from experiments.lm.load import load_model  # noqa: E402
-from experiments.lm.score import ContinuationScore, _encode_pairs, _right_pad, prefix_logprobs  # noqa: E402
+from experiments.lm.score import (  # noqa: E402
+    ContinuationScore,
+    _encode_pairs,
+    _full_forward_scores,
+    prefix_logprobs,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = "dir:resources/models/smollm2-135m-instruct"
@@ -80,7 +85,8 @@ def candidates(tok, kind: str, n: int, seed: int = 0) -> list[str]:
     return list(out)
 
 
-# ---- the baseline: lm.score.continuation_logprobs before shared-prefix scoring (copy) -----------------------
+# ---- the baseline: lm.score.continuation_logprobs before shared-prefix scoring ------------------------------
+# (its code is kept unchanged in lm.score as `_full_forward_scores`, the path for prefixes that do not repeat)
 
 
 @torch.inference_mode()
@@ -88,45 +94,10 @@ def old_continuation_logprobs(model, tokenizer, prefixes: list[str], continuatio
                               batch_size: int = 32) -> list[ContinuationScore]:
     pairs = _encode_pairs(tokenizer, prefixes, continuations)
     pad_id = next(i for i in (tokenizer.pad_token_id, tokenizer.eos_token_id, 0) if i is not None)
-    order = sorted(range(len(pairs)), key=lambda i: len(pairs[i][0]) + len(pairs[i][1]))
-    results = [ContinuationScore(0.0, 0)] * len(pairs)
-    batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
-    for batch in batches:
-        batch = [i for i in batch if pairs[i][1]]
-        if not batch:
-            continue
-        ids, mask = _right_pad([pairs[i][0] + pairs[i][1] for i in batch], pad_id)
-        target = torch.zeros_like(mask[:, 1:], dtype=torch.bool)
-        for b, i in enumerate(batch):
-            n_pre, n_cont = len(pairs[i][0]), len(pairs[i][1])
-            target[b, n_pre - 1:n_pre - 1 + n_cont] = True
-        ids, mask, target = ids.to(model.device), mask.to(model.device), target.to(model.device)
-        logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1]
-        logp = logits[target].float().log_softmax(-1).gather(-1, ids[:, 1:][target][:, None]).squeeze(-1)
-        rows = torch.arange(len(batch), device=ids.device)[:, None].expand_as(target)[target]
-        sums = torch.zeros(len(batch), dtype=torch.float64, device=ids.device).index_add_(0, rows, logp.double())
-        for b, i in enumerate(batch):
-            results[i] = ContinuationScore(float(sums[b]), len(pairs[i][1]))
-    return results
+    return _full_forward_scores(model, pairs, pad_id, batch_size)
 
 
 # ---- benchmarks --------------------------------------------------------------------------------------------
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def timed(fn):
-    t0 = time.perf_counter()
-    out = fn()
-    return out, time.perf_counter() - t0
 
 
 def load(name: str):

@@ -22,7 +22,6 @@ Writes bench/results/search.csv (one row per measurement, with CPU model, thread
 from __future__ import annotations
 
 import argparse
-import platform
 import sys
 import time
 from pathlib import Path
@@ -32,6 +31,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.machine import cpu_model  # noqa: E402
 from experiments.lm.arch import tiny_model  # noqa: E402
 from experiments.lm.load import load_model  # noqa: E402
 from experiments.lm.sample import _left_pad, pad_id_of, prompt_ids  # noqa: E402
@@ -49,16 +49,6 @@ TEXTS = [
     "Here is a short list of things to",
     "She opened the door and saw",
 ]
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def timed(fn):

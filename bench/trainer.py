@@ -47,7 +47,6 @@ import copy
 import ctypes
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -64,6 +63,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.machine import cpu_model  # noqa: E402
 from experiments.data.tokens import random_batch  # noqa: E402
 from experiments.lm.build import build_model  # noqa: E402
 from experiments.lm.train import TrainConfig, lm_loss, lr_at, make_optimizer, train  # noqa: E402
@@ -114,16 +114,6 @@ VARIANTS = {v.name: v for v in [
 SCREEN = ("adamw fused", "clip foreach", "use_cache=False", "eager attention", "sdpa MATH", "torch.compile",
           "2 threads", "bf16 autocast")
 ALWAYS_CHECK = ("bitwise: foreach + set_to_none=False", "best: foreach + set_to_none=False + gelu")
-
-
-def cpu_model() -> str:  # as bench/sampling.py
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def train_config() -> dict:
