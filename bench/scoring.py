@@ -37,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.machine import cpu_model, timed  # noqa: E402
 from experiments.lm.arch import tiny_model  # noqa: E402
 from experiments.lm.load import load_model  # noqa: E402
+from experiments.lm.sample import pad_id_of  # noqa: E402
 from experiments.lm.score import (  # noqa: E402
     ContinuationScore,
     _encode_pairs,
@@ -93,8 +94,7 @@ def candidates(tok, kind: str, n: int, seed: int = 0) -> list[str]:
 def old_continuation_logprobs(model, tokenizer, prefixes: list[str], continuations: list[str],
                               batch_size: int = 32) -> list[ContinuationScore]:
     pairs = _encode_pairs(tokenizer, prefixes, continuations)
-    pad_id = next(i for i in (tokenizer.pad_token_id, tokenizer.eos_token_id, 0) if i is not None)
-    return _full_forward_scores(model, pairs, pad_id, batch_size)
+    return _full_forward_scores(model, pairs, pad_id_of(tokenizer), batch_size)
 
 
 # ---- benchmarks --------------------------------------------------------------------------------------------

@@ -35,6 +35,7 @@ from experiments.lm.sample import (
     _output_cache,
     _select_cache,
     pad_id_of,
+    prompt_ids,
 )
 
 
@@ -55,17 +56,7 @@ def _right_pad(rows: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.
 
 def _encode_prefixes(tokenizer, prefixes: list[str]) -> list[list[int]]:
     """Prefix ids with the tokenizer's default special tokens; an empty prefix becomes [bos or eos]."""
-    if not prefixes:
-        return []
-    start = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
-    rows = []
-    for p in tokenizer(list(prefixes))["input_ids"]:
-        if not p:
-            if start is None:
-                raise ValueError("empty prefix and the tokenizer has neither a bos nor an eos token")
-            p = [start]
-        rows.append(list(p))
-    return rows
+    return prompt_ids(tokenizer, prefixes)
 
 
 def _encode_continuations(tokenizer, continuations: list[str]) -> list[list[int]]:
