@@ -21,3 +21,17 @@ def timed(fn):
     t0 = time.perf_counter()
     out = fn()
     return out, time.perf_counter() - t0
+
+
+SMOLLM2 = "dir:resources/models/smollm2-135m-instruct"  # built by the mini DAG (`make run`)
+
+
+def load_smollm2():
+    """(model in eval mode, tokenizer): the pipeline's dequantised SmolLM2-135M, on CPU, fp32."""
+    import torch
+
+    from experiments.lm.load import load_model
+
+    root = Path(__file__).resolve().parents[1]
+    model, tok = load_model(SMOLLM2.replace("dir:", f"dir:{root}/"), device=torch.device("cpu"))
+    return model.eval(), tok

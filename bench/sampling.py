@@ -25,8 +25,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.machine import cpu_model, timed  # noqa: E402
-from experiments.lm.load import load_model  # noqa: E402
+from bench.machine import cpu_model, load_smollm2, timed  # noqa: E402
 from experiments.lm.sample import (  # noqa: E402
     _cache_kwarg,
     _draw,
@@ -43,7 +42,6 @@ from experiments.occupational_bias.generate import chunks, generate, new_tokens,
 from experiments.occupational_bias.groups import identity_prompts, name_prompts  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-MODEL = "dir:resources/models/smollm2-135m-instruct"
 SAMPLING = dict(top_k=50, top_p=None, temperature=1.0, max_length=10, max_new_tokens=None, prefix="")
 
 
@@ -179,8 +177,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", default=str(ROOT / "bench/results/sampling.csv"))
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
-    model, tok = load_model(MODEL.replace("dir:", f"dir:{ROOT}/"), device=torch.device("cpu"))
-    model.eval()
+    model, tok = load_smollm2()
     rows = bench_plan(model, tok, args) + ([] if args.skip_hf else bench_hf(model, tok, args))
     df = pd.DataFrame(rows).assign(model="SmolLM2-135M-Instruct fp32", cpu=cpu_model(), threads=args.threads,
                                    torch=torch.__version__)

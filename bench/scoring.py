@@ -34,9 +34,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.machine import cpu_model, timed  # noqa: E402
+from bench.machine import cpu_model, load_smollm2, timed  # noqa: E402
 from experiments.lm.arch import tiny_model  # noqa: E402
-from experiments.lm.load import load_model  # noqa: E402
 from experiments.lm.sample import pad_id_of  # noqa: E402
 from experiments.lm.score import (  # noqa: E402
     ContinuationScore,
@@ -46,7 +45,6 @@ from experiments.lm.score import (  # noqa: E402
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-MODEL = "dir:resources/models/smollm2-135m-instruct"
 
 STORY = ("Once upon a time, in a small village at the edge of a great forest, there lived a girl named Lily. "
          "Every morning she walked to the river with her little brother Tom to fetch water for their mother. "
@@ -101,7 +99,7 @@ def old_continuation_logprobs(model, tokenizer, prefixes: list[str], continuatio
 
 
 def load(name: str):
-    model, tok = load_model(MODEL.replace("dir:", f"dir:{ROOT}/"), device=torch.device("cpu"))
+    model, tok = load_smollm2()
     if name == "tiny_gpt2":
         model = tiny_model("gpt2", vocab_size=len(tok), d_model=128, n_layers=4, n_heads=4, n_ctx=512, seed=0)
         return model, tok, "tiny GPT-2 d128x4 random init fp32"

@@ -31,14 +31,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.machine import cpu_model  # noqa: E402
+from bench.machine import cpu_model, load_smollm2  # noqa: E402
 from experiments.lm.arch import tiny_model  # noqa: E402
-from experiments.lm.load import load_model  # noqa: E402
 from experiments.lm.sample import _left_pad, pad_id_of, prompt_ids  # noqa: E402
 from experiments.lm.search import beam_search, contrastive_search, contrastive_search_reference  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-MODEL = "dir:resources/models/smollm2-135m-instruct"
 TEXTS = [
     "The weather today is",
     "Once upon a time, in a small village by the sea, there lived an old fisherman who",
@@ -112,8 +110,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", default=str(ROOT / "bench/results/search.csv"))
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
-    smol, tok = load_model(MODEL.replace("dir:", f"dir:{ROOT}/"), device=torch.device("cpu"))
-    smol.eval()
+    smol, tok = load_smollm2()
     prompts = prompt_ids(tok, TEXTS[:args.prompts])
     pad_id = pad_id_of(tok)
     tiny = tiny_model("gpt2", vocab_size=len(tok), d_model=128, n_layers=4, n_heads=4, n_ctx=256, seed=0)
