@@ -18,6 +18,7 @@ our_value, ci_low, ci_high) and results/robustness.md (one row per claim: the ve
 FLIP where the verdicts differ). Exits 1 when a verdict flips (or a run fails).
 
 CLI: python -m experiments.robustness [--runs seed0 seed1 seed2 kernels] [--cores all] [--out results/robustness.csv]
+        [--rerun-triggers mtime]
 """
 from __future__ import annotations
 
@@ -85,14 +86,16 @@ def deep_merge(base: dict, over: dict) -> dict:
     return out
 
 
-def dag_command(cores: str, workdir: Path, config_files: list[Path] = ()) -> list[str]:
+def dag_command(cores: str, workdir: Path, config_files: list[Path] = (), rerun_triggers: list[str] = ()) -> list[str]:
     """The snakemake command of one run. The target comes first: `--configfile` takes every argument after it."""
     cmd = [sys.executable, "-m", "snakemake", "results/claims.csv", "-s", str(REPO / "Snakefile"), "--cores", cores,
            "--directory", str(workdir)]
+    if rerun_triggers:
+        cmd += ["--rerun-triggers", *rerun_triggers]
     return cmd + (["--configfile", *map(str, config_files)] if config_files else [])
 
 
-def run_dag(name: str, cores: str, config_file: Path) -> Path:
+def run_dag(name: str, cores: str, config_file: Path, rerun_triggers: list[str] = ()) -> Path:
     """Run the DAG for one run; returns the claims CSV path."""
     seed, kernels = parse_run(name)
     # the rules call `python -m experiments...`: the interpreter running this (the venv's) comes first on PATH
@@ -100,7 +103,7 @@ def run_dag(name: str, cores: str, config_file: Path) -> Path:
            "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
     if name == "seed0":
         workdir = REPO
-        cmd = dag_command(cores, workdir)
+        cmd = dag_command(cores, workdir, rerun_triggers=rerun_triggers)
     else:
         workdir = REPO / "robustness" / name
         workdir.mkdir(parents=True, exist_ok=True)
@@ -116,7 +119,7 @@ def run_dag(name: str, cores: str, config_file: Path) -> Path:
         if models.is_dir() and not (workdir / "resources" / "models").exists():
             (workdir / "resources").mkdir(exist_ok=True)
             shutil.copytree(models, workdir / "resources" / "models", copy_function=os.link)
-        cmd = dag_command(cores, workdir, [config_file.resolve(), over_path])
+        cmd = dag_command(cores, workdir, [config_file.resolve(), over_path], rerun_triggers)
     extra = " ".join(f"{k}={v}" for k, v in KERNELS.get(kernels, {}).items())
     print(f"[{name}] {extra + ' ' if extra else ''}{' '.join(cmd)}", flush=True)
     t0 = time.time()
@@ -190,6 +193,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cores", default="all")
     ap.add_argument("--configfile", default=str(REPO / "config" / "config.yaml"))
     ap.add_argument("--out", default=str(REPO / "results" / "robustness.csv"))
+    ap.add_argument("--rerun-triggers", nargs="+", default=[],
+                    help="passed to snakemake (e.g. mtime: keep earlier runs' trained models after a code change "
+                         "that cannot affect them; the default reruns every job whose code changed)")
     args = ap.parse_args(argv)
     runs = list(dict.fromkeys(resolve_run(r) for r in args.runs))
     for name in runs:
@@ -198,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     claims, seconds = {}, {}
     for name in runs:
         t0 = time.time()
-        claims[name] = run_dag(name, args.cores, Path(args.configfile))
+        claims[name] = run_dag(name, args.cores, Path(args.configfile), args.rerun_triggers)
         seconds[name] = time.time() - t0
     long = table(claims)
     atomic_write_csv(long, args.out, allow_nan=["our_value", "ci_low", "ci_high"])

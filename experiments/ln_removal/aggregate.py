@@ -3,9 +3,12 @@
     curves.csv   loss curves of every run (ln_free and with_ln), with `event` naming the removal event(s)
                  fired before that step (empty otherwise): the figure draws stage lines from it
     ce.csv, dla.csv, neurons.csv    the per-model evaluation tables concatenated
+    converge.csv the rounds that brought each base to its plateau before removal (converge.py), one row per
+                 model and round; no rows when the bases are used as they are (converge.max_rounds = 0)
 
 CLI: python -m experiments.ln_removal.aggregate --curves C1.csv ... --events E1.csv ... --ce ... --dla ...
-        --neurons ... --out-curves curves.csv --out-ce ce.csv --out-dla dla.csv --out-neurons neurons.csv
+        --neurons ... [--converge R1.csv ...] --out-curves curves.csv --out-ce ce.csv --out-dla dla.csv
+        --out-neurons neurons.csv --out-converge converge.csv
 """
 from __future__ import annotations
 
@@ -16,7 +19,9 @@ import pandas as pd
 from experiments.cli import add_output_args, output_paths
 from experiments.files import atomic_write_csv
 
-OUTPUTS = ["curves", "ce", "dla", "neurons"]
+OUTPUTS = ["curves", "ce", "dla", "neurons", "converge"]
+CONVERGE_COLUMNS = ["model_id", "round", "steps", "val_ce_before", "val_ce_after", "rel_gain", "tol",
+                    "converged", "seconds"]
 
 
 def merge_curves(curves: list[pd.DataFrame], events: list[pd.DataFrame]) -> pd.DataFrame:
@@ -41,6 +46,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--ce", nargs="+", required=True)
     ap.add_argument("--dla", nargs="+", required=True)
     ap.add_argument("--neurons", nargs="+", required=True)
+    ap.add_argument("--converge", nargs="*", default=[])
     add_output_args(ap, OUTPUTS)
     args = ap.parse_args(argv)
     out = output_paths(args, OUTPUTS)
@@ -50,6 +56,9 @@ def main(argv: list[str] | None = None) -> None:
     for name, paths in (("ce", args.ce), ("dla", args.dla), ("neurons", args.neurons)):
         df = pd.concat([pd.read_csv(p) for p in paths], ignore_index=True)
         atomic_write_csv(df, out[name], allow_nan=["value", "ci_low", "ci_high"])
+    conv = [pd.read_csv(p) for p in args.converge]
+    atomic_write_csv(pd.concat(conv, ignore_index=True) if conv else pd.DataFrame(columns=CONVERGE_COLUMNS),
+                     out["converge"])
     print(f"wrote {out['curves']} ({len(curves)} rows), {out['ce']}, {out['dla']}, {out['neurons']}")
 
 

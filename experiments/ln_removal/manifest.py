@@ -35,7 +35,7 @@ FIGURES = (
 
 def claims_inputs(s: dict) -> dict:
     return {"ce": f"{OUT}/ce.csv", "dla": f"{OUT}/dla.csv", "neurons": f"{OUT}/neurons.csv",
-            "scaling_fit": f"{OUT}/scaling_fit.csv"}
+            "scaling_fit": f"{OUT}/scaling_fit.csv", "converge": f"{OUT}/converge.csv"}
 
 
 _SEED_SUFFIX = re.compile(r"_s\d+$")

@@ -13,7 +13,7 @@ from experiments.lm.arch import tiny_model
 from experiments.lm.build import build_model
 from experiments.lm.tokenizer import train_bpe
 from experiments.lm.train import TrainConfig, train
-from experiments.ln_removal import aggregate, claims, evaluate, remove, scaling
+from experiments.ln_removal import aggregate, claims, converge, evaluate, remove, scaling
 from experiments.ln_removal.remove import AuxStdLoss
 from experiments.ln_removal.schedule import RemovalSchedule, ScheduleConfig, fake_norms, install
 from experiments.report import plot
@@ -89,6 +89,18 @@ def test_cli_pipeline(tmp_path):
     tok.save_pretrained(base)
     train_cfg = json.dumps(dict(max_steps=30, batch_size=2, block_size=32, lr=1e-3, warmup_steps=3, eval_every=10,
                                 eval_blocks=2, checkpoint_every=10))
+    # LN-kept rounds to a plateau first: a random init improves a lot per round, so a cap of 2 stops it
+    converge.main(["--model", f"dir:{base}", "--model-id", "tiny", "--train", str(tmp_path / "train.npy"),
+                   "--val", str(tmp_path / "val.npy"), "--train-config", train_cfg, "--round-steps", "10",
+                   "--max-rounds", "2", "--tol", "0.001", "--patience", "1", "--eval-blocks", "8", "--threads", "1",
+                   "--device", "cpu",
+                   "--checkpoint-dir", str(tmp_path / "ck_conv"), "--out", str(tmp_path / "conv"),
+                   "--rounds", str(tmp_path / "rounds.csv")])
+    rounds = pd.read_csv(tmp_path / "rounds.csv")
+    assert rounds["round"].tolist() == [1, 2] and not rounds.converged.any() and (rounds.rel_gain > 0.001).all()
+    assert json.loads((tmp_path / "conv" / "converge.json").read_text())["converged"] is False
+    assert not (tmp_path / "ck_conv").exists()
+    base = tmp_path / "conv"
     sched = json.dumps(dict(start=2, gap_ln2=1, gap_qk=1, gap_v=2, pos0=False))
     common = ["--model", f"dir:{base}", "--model-id", "tiny", "--train", str(tmp_path / "train.npy"),
               "--val", str(tmp_path / "val.npy"), "--train-config", train_cfg, "--schedule", sched,
@@ -126,6 +138,7 @@ def test_cli_pipeline(tmp_path):
     aggregate.main(["--curves", str(tmp_path / "curve_ln_free_30.csv"), str(tmp_path / "curve_with_ln_30.csv"),
                     "--events", str(tmp_path / "events_ln_free_30.csv"), "--ce", str(tmp_path / "ce.csv"),
                     "--dla", str(tmp_path / "dla.csv"), "--neurons", str(tmp_path / "neurons.csv"),
+                    "--converge", str(tmp_path / "rounds.csv"),
                     *out_file_args(out, {n: f"{n}.csv" for n in aggregate.OUTPUTS})])
     curves = pd.read_csv(out / "curves.csv")
     assert set(curves["mode"]) == {"ln_free", "with_ln"} and curves["event"].notna().sum() == 7
@@ -144,7 +157,7 @@ def test_cli_pipeline(tmp_path):
                    "--out", str(out / f"{name}.png")])
         assert (out / f"{name}.png").exists()
     claims.main(["--ce", str(out / "ce.csv"), "--dla", str(out / "dla.csv"), "--neurons", str(out / "neurons.csv"),
-                 "--scaling-fit", str(out / "scaling_fit.csv"),
+                 "--scaling-fit", str(out / "scaling_fit.csv"), "--converge", str(out / "converge.csv"),
                  "--thresholds", json.dumps(mini_section("ln_removal")["claims"]),
                  "--scale", "mini", "--out", str(out / "claims.csv"), "--sanity", str(out / "sanity.csv"),
                  "--section", str(out / "section.md")])

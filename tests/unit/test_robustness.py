@@ -65,3 +65,15 @@ def test_dag_command_keeps_the_target_out_of_the_configfiles(tmp_path):
     assert list(args.targets) == ["results/claims.csv"]
     assert [str(p) for p in args.configfile] == [str(tmp_path / "config.yaml"), str(tmp_path / "overlay.yaml")]
     assert str(args.directory) == str(tmp_path)
+
+
+def test_dag_command_passes_rerun_triggers(tmp_path):
+    from snakemake.cli import get_argument_parser
+
+    cmd = rb.dag_command("2", tmp_path, [tmp_path / "config.yaml"], ["mtime"])
+    args = get_argument_parser().parse_args(cmd[3:])
+    assert list(args.targets) == ["results/claims.csv"] and [str(p) for p in args.configfile] == [
+        str(tmp_path / "config.yaml")]
+    assert {t.name for t in args.rerun_triggers} == {"MTIME"}
+    plain = get_argument_parser().parse_args(rb.dag_command("2", tmp_path)[3:])
+    assert "CODE" in {t.name for t in plain.rerun_triggers}  # snakemake's default: code changes rerun jobs

@@ -1,5 +1,5 @@
-# LayerNorm removal (Heimersheim 2409.13710; Baroni et al. 2507.02559): fine-tune a trained GPT-2 while its LNs
-# are replaced on a schedule -> LN-free model + with-LN control -> CE / DLA / confidence neurons -> data scaling
+# LayerNorm removal (Heimersheim 2409.13710; Baroni et al. 2507.02559): [bring the base to a loss plateau with LN
+# kept (mini)] -> fine-tune it while its LNs are replaced on a schedule -> LN-free model + with-LN control -> CE / DLA / confidence neurons -> data scaling
 # -> figures + claims (generic rules in report.smk, wired by experiments/ln_removal/manifest.py). Wiring only;
 # every step is `python -m experiments.ln_removal.<step>`.
 import re
@@ -39,10 +39,58 @@ wildcard_constraints:
     lnr_steps=r"\d+",
 
 
+LNR_CONVERGE = LNR.get("converge", {})  # LN-kept rounds to a plateau before removal (max_rounds 0: none)
+
+
 def lnr_base_input(wildcards):
     """The base model dir when it is built by this workflow (dir: specs); hub models come from the cache."""
     spec = LNR_MODELS[wildcards.lnr_model]
     return [spec.split(":", 1)[1]] if spec.startswith("dir:") else []
+
+
+def lnr_start_dir(model):
+    """Where the LN-free run and its control start: the converged base (converge.max_rounds > 0) or None."""
+    return f"{LNR_RES}/bases/{model}" if LNR_CONVERGE.get("max_rounds", 0) > 0 else None
+
+
+def lnr_start_spec(model):
+    d = lnr_start_dir(model)
+    return f"dir:{d}" if d else LNR_MODELS[model]
+
+
+def lnr_start_input(wildcards):
+    d = lnr_start_dir(wildcards.lnr_model)
+    return [d] if d else lnr_base_input(wildcards)
+
+
+rule lnr_converge:
+    """LN-kept rounds (warm restarts of the fine-tune's schedule) until one lowers val CE by < tol, or the cap."""
+    input:
+        base=lnr_base_input,
+        train=LNR_TRAIN,
+        val=LNR_VAL,
+    output:
+        model=directory(f"{LNR_RES}/bases/{{lnr_model}}"),
+        rounds=f"{LNR_OUT}/converge/{{lnr_model}}.csv",
+    params:
+        spec=lambda wc: LNR_MODELS[wc.lnr_model],
+        train=lambda wc: as_json(lnr_opt(wc.lnr_model, "train")),
+        c=LNR_CONVERGE,
+        seed=LNR.get("seed"),
+        device=COMPUTE["device"],
+        ckpt=f"{LNR_RES}/checkpoints/{{lnr_model}}/converge",
+    log: "logs/ln_removal/converge_{lnr_model}.log"
+    benchmark: "logs/benchmarks/ln_removal/converge_{lnr_model}.tsv"
+    conda: CONDA_ENV
+    threads: THREADS
+    resources: **GPU_RES
+    shell:
+        "python -m experiments.ln_removal.converge --model {params.spec} --model-id {wildcards.lnr_model}"
+        " --train {input.train} --val {input.val} --train-config {params.train}"
+        " --round-steps {params.c[round_steps]} --max-rounds {params.c[max_rounds]} --tol {params.c[tol]}"
+        " --patience {params.c[patience]}"
+        " --eval-blocks {params.c[eval_blocks]} --seed {params.seed} --device {params.device} --threads {threads}"
+        " --checkpoint-dir {params.ckpt} --out {output.model} --rounds {output.rounds} > {log} 2>&1"
 
 
 rule lnr_tokens:
@@ -67,7 +115,7 @@ rule lnr_tokens:
 
 rule lnr_remove:
     input:
-        base=lnr_base_input,
+        base=lnr_start_input,
         train=LNR_TRAIN,
         val=LNR_VAL,
     output:
@@ -75,7 +123,7 @@ rule lnr_remove:
         curve=f"{LNR_OUT}/curves/{{lnr_model}}/{{lnr_mode}}_{{lnr_steps}}.csv",
         events=f"{LNR_OUT}/events/{{lnr_model}}/{{lnr_mode}}_{{lnr_steps}}.csv",
     params:
-        spec=lambda wc: LNR_MODELS[wc.lnr_model],
+        spec=lambda wc: lnr_start_spec(wc.lnr_model),
         train=lambda wc: as_json(lnr_opt(wc.lnr_model, "train")),
         schedule=lambda wc: as_json(lnr_opt(wc.lnr_model, "schedule")),
         aux=lambda wc: lnr_opt(wc.lnr_model, "aux_weight"),
@@ -103,7 +151,7 @@ def lnr_eval_args(wildcards):
 
 rule lnr_evaluate:
     input:
-        base=lnr_base_input,
+        base=lnr_start_input,
         free=lambda wc: f"{LNR_RES}/models/{wc.lnr_model}/ln_free_{lnr_steps(wc.lnr_model)}",
         control=lambda wc: f"{LNR_RES}/models/{wc.lnr_model}/with_ln_{lnr_steps(wc.lnr_model)}",
         val=LNR_VAL,
@@ -112,7 +160,7 @@ rule lnr_evaluate:
         dla=f"{LNR_OUT}/eval/{{lnr_model}}/dla.csv",
         neurons=f"{LNR_OUT}/eval/{{lnr_model}}/neurons.csv",
     params:
-        spec=lambda wc: LNR_MODELS[wc.lnr_model],
+        spec=lambda wc: lnr_start_spec(wc.lnr_model),  # "original" = the model LN is removed from
         args=lnr_eval_args,
         tokens=lambda wc: lnr_tokens(wc.lnr_model, lnr_steps(wc.lnr_model)),
     log: "logs/ln_removal/evaluate_{lnr_model}.log"
@@ -129,13 +177,13 @@ rule lnr_evaluate:
 
 rule lnr_scaling_eval:
     input:
-        base=lnr_base_input,
+        base=lnr_start_input,
         free=f"{LNR_RES}/models/{{lnr_model}}/ln_free_{{lnr_steps}}",
         control=f"{LNR_RES}/models/{{lnr_model}}/with_ln_{{lnr_steps}}",
         val=LNR_VAL,
     output: f"{LNR_OUT}/scaling/{{lnr_model}}/ce_{{lnr_steps}}.csv"
     params:
-        spec=lambda wc: LNR_MODELS[wc.lnr_model],
+        spec=lambda wc: lnr_start_spec(wc.lnr_model),  # "original" = the model LN is removed from
         args=lnr_eval_args,
         tokens=lambda wc: lnr_tokens(wc.lnr_model, wc.lnr_steps),
     log: "logs/ln_removal/scaling_eval_{lnr_model}_{lnr_steps}.log"
@@ -157,8 +205,10 @@ rule lnr_aggregate:
         ce=expand(f"{LNR_OUT}/eval/{{m}}/ce.csv", m=list(LNR_MODELS)),
         dla=expand(f"{LNR_OUT}/eval/{{m}}/dla.csv", m=list(LNR_MODELS)),
         neurons=expand(f"{LNR_OUT}/eval/{{m}}/neurons.csv", m=list(LNR_MODELS)),
+        converge=[f"{LNR_OUT}/converge/{m}.csv" for m in LNR_MODELS if lnr_start_dir(m)],
     output:
         curves=f"{LNR_OUT}/curves.csv",
+        converge=f"{LNR_OUT}/converge.csv",
         ce=f"{LNR_OUT}/ce.csv",
         dla=f"{LNR_OUT}/dla.csv",
         neurons=f"{LNR_OUT}/neurons.csv",
@@ -170,7 +220,8 @@ rule lnr_aggregate:
     resources: **CPU_RES
     shell:
         "python -m experiments.ln_removal.aggregate --curves {input.curves} --events {input.events}"
-        " --ce {input.ce} --dla {input.dla} --neurons {input.neurons} {params.outs} > {log} 2>&1"
+        " --ce {input.ce} --dla {input.dla} --neurons {input.neurons} --converge {input.converge}"
+        " {params.outs} > {log} 2>&1"
 
 
 rule lnr_scaling:

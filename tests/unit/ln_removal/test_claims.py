@@ -23,6 +23,24 @@ def test_small_ce_cost_holds_and_fails():
     assert C.small_ce_cost(0.010, (0.002, 0.016), 0.45, 64, TH["max_rel_delta_ce"]).verdict == "not_reproduced"
 
 
+def test_small_ce_cost_bracket_when_the_base_still_learns():
+    """ΔCE vs the original base bounds the removal cost from below, ΔCE vs the control from above."""
+    th = TH["max_rel_delta_ce"]
+    # seed 2's w128_l2 base before converge rounds: vs control +3.6% [3.2, 4.1], vs original -1.4%
+    straddle = C.small_ce_cost(0.0193, (0.0170, 0.0218), 0.532, 64, th, vs_original=(-0.008, (-0.011, -0.005), 0.559))
+    assert straddle.verdict == "not_testable_at_scale" and "straddles" in straddle.notes
+    assert straddle.value == pytest.approx(0.0193 / 0.532)
+    # both ends above the threshold: the cost is large whatever the control learned
+    big = C.small_ce_cost(0.05, (0.045, 0.055), 0.45, 64, th, vs_original=(0.03, (0.025, 0.035), 0.47))
+    assert big.verdict == "not_reproduced"
+    # the upper end below: reproduced, whatever the lower end says
+    small = C.small_ce_cost(0.004, (0.003, 0.0056), 0.372, 64, th, vs_original=(0.0002, (-0.0018, 0.0021), 0.3765))
+    assert small.verdict == "reproduced"
+    # a converged base (the papers'): both ends agree, and a large gap fails
+    conv = C.small_ce_cost(0.03, (0.025, 0.035), 0.45, 64, th, vs_original=(0.03, (0.025, 0.035), 0.45))
+    assert conv.verdict == "not_reproduced"
+
+
 def test_small_ce_cost_min_n():
     d = C.small_ce_cost(0.001, (0.0, 0.002), 0.45, 12, TH["max_rel_delta_ce"])
     assert d.verdict == "not_testable_at_scale" and "n = 12" in d.notes
@@ -149,3 +167,31 @@ def test_claims_rules_take_no_default_thresholds():
     for key in TH:
         with pytest.raises(KeyError):
             C.evaluate_claims(*_frames(), {k: v for k, v in TH.items() if k != key}, "mini")
+
+
+def test_evaluate_claims_reads_the_converge_rounds():
+    conv = [pd.DataFrame([dict(model_id="w128_l2_s0", round=r, steps=300 * r, val_ce_before=0.5, val_ce_after=0.49,
+                               rel_gain=g, tol=0.015, converged=c, seconds=1.0)
+                          for r, g, c in ((1, 0.05, False), (2, g2, c2))]) for g2, c2 in ((0.004, True), (0.03, False))]
+    ok, capped = (next(r for r in C.evaluate_claims(*_frames(), TH, "mini", c)[0] if r.claim_id == "small_ce_cost")
+                  for c in conv)
+    assert ok.verdict == "reproduced" and "trained 2 LN-kept round(s)" in ok.notes and "(plateau)" in ok.notes
+    assert capped.verdict == "reproduced" and "last gain 3.00% (no plateau" in capped.notes
+    empty = pd.DataFrame(columns=["model_id", "round", "steps", "val_ce_before", "val_ce_after", "rel_gain", "tol",
+                                  "converged", "seconds"])
+    plain = next(r for r in C.evaluate_claims(*_frames(), TH, "mini", empty)[0] if r.claim_id == "small_ce_cost")
+    assert plain.verdict == "reproduced" and "round" not in plain.notes  # bases used as they are (paper)
+
+
+def test_evaluate_claims_brackets_with_the_original():
+    ce, dla, neurons, fit = _frames(delta=0.02)  # +4.8% of the control's CE
+    m = "w128_l2_s0"
+    def row(v, lo, hi):
+        return pd.DataFrame([dict(model_id=m, variant="ln_free", metric="delta_ce_vs_original_nats", value=v,
+                                  ci_low=lo, ci_high=hi, n=64)])
+
+    def verdict(extra):
+        rows = C.evaluate_claims(pd.concat([ce, extra]), dla, neurons, fit, TH, "mini")[0]
+        return next(r for r in rows if r.claim_id == "small_ce_cost")
+    assert verdict(row(-0.016, -0.02, -0.012)).verdict == "not_testable_at_scale"  # control learned 0.036 more
+    assert verdict(row(0.02, 0.018, 0.022)).verdict == "not_reproduced"  # control learned nothing: a real cost
