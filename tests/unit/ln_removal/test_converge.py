@@ -130,3 +130,9 @@ def test_small_ce_cost_reports_the_base_rounds():
     capped = C.small_ce_cost(0.0029, (0.0011, 0.0049), 0.4165, 64, TH["max_rel_delta_ce"],
                              base=C.BasePlateau(False, 4, 0.021, 0.015))
     assert capped.verdict == "reproduced" and "no plateau" in capped.notes  # the bracket decides, not the cap
+
+
+def test_report_section_lists_the_rounds():
+    lines = C.converge_lines(_conv(False, 0.021, rounds=3))
+    assert any("| w128_l2_s0 | 3 | 0.5000 → 0.4900 | +5.0%, +5.0%, +2.1% | no (round cap) |" == x for x in lines)
+    assert C.converge_lines(None) == [] and C.converge_lines(_conv(True, 0.0).iloc[:0]) == []
