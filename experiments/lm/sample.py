@@ -32,12 +32,16 @@ import torch
 from tqdm.auto import tqdm
 
 
-def filter_logits(logits: torch.Tensor, top_k: int | None = None, top_p: float | None = None) -> torch.Tensor:
-    """Set logits outside the kept set to -inf: top-k first, then top-p (nucleus), as HF does.
+def filter_logits(logits: torch.Tensor, top_k: int | None = None, top_p: float | None = None,
+                  typical_p: float | None = None) -> torch.Tensor:
+    """Set logits outside the kept set to -inf: top-k first, then top-p (nucleus), then typical, as HF does.
 
     top_k: keep the k largest (all tokens tied with the k-th largest are kept, as in HF).
     top_p: keep the smallest set of most likely tokens whose probability sums to >= top_p (at
     least one); among tied tokens the lower id counts as more likely.
+    typical_p: locally typical sampling (Meister et al. 2022; HF's TypicalLogitsWarper): order the tokens by
+    |-log p - H| (H the entropy of the distribution so far filtered), keep the smallest such prefix whose
+    probability sums to >= typical_p (at least one token; ties: the lower id first).
     """
     if top_k is not None and top_k > 0 and top_k < logits.shape[-1]:
         kth = torch.topk(logits, top_k, dim=-1).values[..., -1:]
@@ -50,13 +54,22 @@ def filter_logits(logits: torch.Tensor, top_k: int | None = None, top_p: float |
         drop_sorted[..., 0] = False
         drop = drop_sorted.scatter(-1, order, drop_sorted)
         logits = logits.masked_fill(drop, float("-inf"))
+    if typical_p is not None and typical_p < 1.0:
+        logp = logits.float().log_softmax(-1)
+        entropy = -(logp.exp() * logp).nan_to_num().sum(-1, keepdim=True)
+        shifted = (-logp - entropy).abs()  # +inf for tokens already dropped
+        _, order = torch.sort(shifted, dim=-1, stable=True)
+        mass_before = logp.exp().gather(-1, order).cumsum(-1) - logp.exp().gather(-1, order)
+        drop_sorted = mass_before >= typical_p
+        drop_sorted[..., 0] = False
+        logits = logits.masked_fill(drop_sorted.scatter(-1, order, drop_sorted), float("-inf"))
     return logits
 
 
 def sampling_probs(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None,
-                   top_p: float | None = None) -> torch.Tensor:
+                   top_p: float | None = None, typical_p: float | None = None) -> torch.Tensor:
     """The float32 next-token distribution `sample` draws from, given raw logits (..., vocab)."""
-    return filter_logits(logits.float() / temperature, top_k, top_p).softmax(-1)
+    return filter_logits(logits.float() / temperature, top_k, top_p, typical_p).softmax(-1)
 
 
 def _draw(probs: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
@@ -68,7 +81,7 @@ def _draw(probs: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
 
 
 def _sample_tokens(logits: torch.Tensor, u: torch.Tensor, temperature: float, top_k: int | None,
-                   top_p: float | None) -> torch.Tensor:
+                   top_p: float | None, typical_p: float | None = None) -> torch.Tensor:
     """_draw(sampling_probs(logits, ...), u), bit for bit, with the CDF built over the kept tokens only.
 
     With top-k alone, the kept set is known from the top-k; the CDF over the kept tokens in id order is
@@ -76,8 +89,9 @@ def _sample_tokens(logits: torch.Tensor, u: torch.Tensor, temperature: float, to
     exactly), so the same token comes out, without a float64 copy and cumsum over the whole vocabulary.
     """
     vocab = logits.shape[-1]
-    if top_p is not None and top_p < 1.0 or top_k is None or not 0 < top_k < vocab - 1:
-        return _draw(sampling_probs(logits, temperature, top_k, top_p), u)
+    if top_p is not None and top_p < 1.0 or typical_p is not None and typical_p < 1.0 or top_k is None or \
+            not 0 < top_k < vocab - 1:
+        return _draw(sampling_probs(logits, temperature, top_k, top_p, typical_p), u)
     scaled = logits.float() / temperature
     values, idx = torch.topk(scaled, top_k + 1, dim=-1)  # the (k+1)-th tells whether any row has a tie
     kth = values[..., top_k - 1:top_k]
@@ -146,7 +160,8 @@ def _pack(rows: list[Row], batch_size: int) -> list[list[int]]:
 
 
 def _generate_batch(model, rows: list[Row], *, temperature: float, top_k: int | None, top_p: float | None,
-                    pad_id: int, eos_id: int | None, share_prefix: bool) -> list[list[int]]:
+                    pad_id: int, eos_id: int | None, share_prefix: bool, typical_p: float | None = None
+                    ) -> list[list[int]]:
     """Decode one batch of rows (all greedy or all sampled); the new ids per row (ending at EOS if hit)."""
     device = model.device
     n = len(rows)
@@ -178,7 +193,7 @@ def _generate_batch(model, rows: list[Row], *, temperature: float, top_k: int | 
         if uniforms is None:
             tok = logits.argmax(-1)
         else:
-            tok = _sample_tokens(logits, uniforms[:, t], temperature, top_k, top_p)
+            tok = _sample_tokens(logits, uniforms[:, t], temperature, top_k, top_p, typical_p)
         new[alive.cpu(), t] = tok.cpu()
         done = budgets <= t + 1
         if eos_id is not None:
@@ -215,7 +230,8 @@ def _check_rows(model, rows: list[Row]) -> None:
 @torch.inference_mode()
 def iter_sample_rows(model, rows: list[Row], *, pad_id: int, eos_id: int | None, temperature: float = 1.0,
                      top_k: int | None = None, top_p: float | None = None, batch_size: int = 32,
-                     share_prefix: bool = True) -> Iterator[tuple[list[int], list[list[int]]]]:
+                     share_prefix: bool = True, typical_p: float | None = None
+                     ) -> Iterator[tuple[list[int], list[list[int]]]]:
     """Sample `rows` in batches; yields (row indices, their new ids) per batch as it finishes.
 
     A row's new ids end with eos_id when it hit EOS (eos_id None: never stop early), else there are
@@ -233,7 +249,8 @@ def iter_sample_rows(model, rows: list[Row], *, pad_id: int, eos_id: int | None,
         for batch in _pack([rows[i] for i in part], batch_size):
             batch = [part[j] for j in batch]
             new = _generate_batch(model, [rows[i] for i in batch], temperature=temperature or 1.0, top_k=top_k,
-                                  top_p=top_p, pad_id=pad_id, eos_id=eos_id, share_prefix=share_prefix)
+                                  top_p=top_p, pad_id=pad_id, eos_id=eos_id, share_prefix=share_prefix,
+                                  typical_p=typical_p)
             yield batch, new
 
 

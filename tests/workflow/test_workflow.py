@@ -29,13 +29,16 @@ def job_counts(stdout: str) -> dict[str, int]:
 
 # The exact rule set of the mini DAG, per result (a missing or renamed rule fails here), with job counts.
 MINI_RULES = {
-    "shared": {"convert_gguf": 1, "figure": 13, "claims": 3, "claims_table": 1, "report": 1, "all": 1},
+    "shared": {"convert_gguf": 1, "figure": 16, "claims": 4, "claims_table": 1, "report": 1, "all": 1},
     "tinystories": {"ts_corpus": 1, "ts_tokenizer": 1, "ts_encode": 2, "ts_train": 7, "ts_eval": 7,
                     "ts_train_lr": 9, "ts_eval_lr": 9, "ts_cloze_chance": 1,
                     "ts_eval_reference": 1, "ts_sweep": 1, "ts_samples_table": 1},
-    "ln_removal": {"lnr_remove": 8, "lnr_evaluate": 2, "lnr_scaling_eval": 2, "lnr_aggregate": 1, "lnr_scaling": 1},
+    "ln_removal": {"lnr_converge": 2, "lnr_remove": 8, "lnr_evaluate": 2, "lnr_scaling_eval": 2, "lnr_aggregate": 1,
+                   "lnr_scaling": 1},
     "occupational_bias": {"ob_plant": 1, "ob_tokenizer": 1, "ob_encode": 2, "ob_train": 1, "ob_generate": 2,
                           "ob_extract": 2, "ob_exact": 2, "ob_analyse": 1, "ob_truth": 1, "ob_extraction_check": 1},
+    "anisotropy": {"an_texts": 1, "an_corpus": 1, "an_train": 3, "an_measure": 1, "an_measure_tiny": 1,
+                   "an_isotropy": 1, "an_decode": 1, "an_metrics": 1},
 }
 
 
@@ -55,6 +58,7 @@ def test_paper_dry_run_resolves_offline():
     assert counts["ts_train"] == "30"
     # 2 hub GPT-2s x (LN-free, control): the mini models must not leak in through config merging
     assert counts["lnr_remove"] == "4"
+    assert "lnr_converge" not in counts  # the released GPT-2s are used as they are (converge.max_rounds 0)
 
 
 def _with_config(tmp_path, mutate):
