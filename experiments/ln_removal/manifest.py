@@ -18,8 +18,10 @@ FIGURES = (
            "value path, then the final LN."),
     Figure("delta_ce_size", f"{PLOTS}:delta_ce_size", lambda s: [f"{OUT}/ce.csv"],
            "Delta CE on held-out blocks: CE(LN-free) minus CE(control, same fine-tuning steps with LN) and minus "
-           "CE(original), with 95% bootstrap CIs over paired block differences, against the model's "
-           "non-embedding parameter count."),
+           "CE(original: the base LN was removed from, after its LN-kept rounds at mini), with 95% bootstrap CIs "
+           "over paired block differences, against the model's non-embedding parameter count. While a base still "
+           "learns, the two bracket the removal cost (the control end over-states it, the original end "
+           "under-states it)."),
     Figure("dla_error", f"{PLOTS}:dla_error", lambda s: [f"{OUT}/dla.csv"],
            "Direct logit attribution error: normalised mean absolute error between each component's DLA with the "
            "cached final-norm scale and its true direct effect logit(R) - logit(R - component) (final norm "
