@@ -105,6 +105,17 @@ def check_config(s: dict, config: dict) -> None:
             raise ValueError("anisotropy.decoding.prompts_source webtext needs decoding.webtext_path")
         if d["prompts_source"] == "texts" and s["texts"]["n_prompts"] < d["n_prompts"]:
             raise ValueError("anisotropy: texts.n_prompts (candidates) must be >= decoding.n_prompts")
+        built = {f"dir:{tiny_model_dir(lang)}": lang for lang in tiny}
+        for role in ("generator", "scorer"):
+            lang = built.get(d[role]["spec"])
+            if lang is not None and lang not in available_tiny_languages(s):
+                from experiments.data.fortunes import probe_language
+
+                pkgs = probe_language(lang).packages
+                raise ValueError(f"anisotropy.decoding.{role} is the tiny GPT-2 trained on the {lang} fortunes, "
+                                 f"which cannot be built: Debian package {' / '.join(pkgs)} is not installed "
+                                 f"(apt-get install {pkgs[0]}; `make setup` does, as root), or name another "
+                                 f"{role}")
 
 
 MANIFEST = Manifest(

@@ -31,3 +31,17 @@ def test_bad_sections_fail_before_any_job(edit, match):
     edit(s)
     with pytest.raises(ValueError, match=match):
         check_config(s, {})
+
+
+def test_missing_scorer_language_fails_early_naming_the_package(monkeypatch):
+    """The mini scorer is the tiny GPT-2 trained on the en fortunes: without that package, a clear error
+    naming it and how to get it, before any job (the other tiny languages just give not-run rows)."""
+    import experiments.anisotropy.manifest as M
+
+    s = mini_section("anisotropy")
+    assert s["decoding"]["scorer"]["spec"] == f"dir:{M.tiny_model_dir('en')}"
+    monkeypatch.setattr(M, "available_tiny_languages", lambda sec: ["de", "ru"])
+    with pytest.raises(ValueError, match=r"decoding\.scorer .* en fortunes.*apt-get install fortunes"):
+        check_config(s, {})
+    monkeypatch.setattr(M, "available_tiny_languages", lambda sec: ["en"])  # de / ru missing: not run rows only
+    check_config(s, {})
