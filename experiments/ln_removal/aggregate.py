@@ -18,10 +18,9 @@ import pandas as pd
 
 from experiments.cli import add_output_args, output_paths
 from experiments.files import atomic_write_csv
+from experiments.ln_removal.converge import ROUND_COLUMNS
 
 OUTPUTS = ["curves", "ce", "dla", "neurons", "converge"]
-CONVERGE_COLUMNS = ["model_id", "round", "steps", "val_ce_before", "val_ce_after", "rel_gain", "tol",
-                    "converged", "seconds"]
 
 
 def merge_curves(curves: list[pd.DataFrame], events: list[pd.DataFrame]) -> pd.DataFrame:
@@ -57,7 +56,7 @@ def main(argv: list[str] | None = None) -> None:
         df = pd.concat([pd.read_csv(p) for p in paths], ignore_index=True)
         atomic_write_csv(df, out[name], allow_nan=["value", "ci_low", "ci_high"])
     conv = [pd.read_csv(p) for p in args.converge]
-    atomic_write_csv(pd.concat(conv, ignore_index=True) if conv else pd.DataFrame(columns=CONVERGE_COLUMNS),
+    atomic_write_csv(pd.concat(conv, ignore_index=True) if conv else pd.DataFrame(columns=ROUND_COLUMNS),
                      out["converge"])
     print(f"wrote {out['curves']} ({len(curves)} rows), {out['ce']}, {out['dla']}, {out['neurons']}")
 

@@ -44,6 +44,8 @@ from experiments.lm.load import load_model
 from experiments.lm.train import TrainConfig, evaluate, train
 from experiments.seeding import seed_everything
 
+ROUND_COLUMNS = ["model_id", "round", "steps", "val_ce_before", "val_ce_after", "rel_gain", "tol", "converged",
+                 "seconds"]  # one row of the rounds table
 ROUND_SEED_OFFSET = 1000  # round r trains on data seed seed + 1000 + r: never the fine-tune arms' batches (seed)
 
 
@@ -107,7 +109,7 @@ def run_rounds(model, train_ids, val_ids, train_cfg: dict, conv: ConvergeConfig,
         atomic_write_text(state_path, json.dumps(rows, indent=2))
         shutil.rmtree(ckpt / f"round_{r}", ignore_errors=True)
         ce = after
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=ROUND_COLUMNS)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,7 +1,7 @@
-# LayerNorm removal (Heimersheim 2409.13710; Baroni et al. 2507.02559): [bring the base to a loss plateau with LN
-# kept (mini)] -> fine-tune it while its LNs are replaced on a schedule -> LN-free model + with-LN control -> CE / DLA / confidence neurons -> data scaling
-# -> figures + claims (generic rules in report.smk, wired by experiments/ln_removal/manifest.py). Wiring only;
-# every step is `python -m experiments.ln_removal.<step>`.
+# LayerNorm removal (Heimersheim 2409.13710; Baroni et al. 2507.02559): [train the base on with LN kept, towards
+# a loss plateau (mini)] -> fine-tune it while its LNs are replaced on a schedule -> LN-free model + with-LN
+# control -> CE / DLA / confidence neurons -> data scaling -> figures + claims (generic rules in report.smk,
+# wired by experiments/ln_removal/manifest.py). Wiring only; every step is `python -m experiments.ln_removal.<step>`.
 import re
 
 LNR = config.get("ln_removal", {})
@@ -39,18 +39,17 @@ wildcard_constraints:
     lnr_steps=r"\d+",
 
 
-LNR_CONVERGE = LNR.get("converge", {})  # LN-kept rounds to a plateau before removal (max_rounds 0: none)
+LNR_CONVERGE = LNR.get("converge", {})  # LN-kept rounds before removal (schema default max_rounds 0: none)
 
 
 def lnr_base_input(wildcards):
     """The base model dir when it is built by this workflow (dir: specs); hub models come from the cache."""
-    spec = LNR_MODELS[wildcards.lnr_model]
-    return [spec.split(":", 1)[1]] if spec.startswith("dir:") else []
+    return built_model_input(LNR_MODELS[wildcards.lnr_model])
 
 
 def lnr_start_dir(model):
-    """Where the LN-free run and its control start: the converged base (converge.max_rounds > 0) or None."""
-    return f"{LNR_RES}/bases/{model}" if LNR_CONVERGE.get("max_rounds", 0) > 0 else None
+    """Where the LN-free run and its control start: the trained-on base (converge.max_rounds > 0) or None."""
+    return f"{LNR_RES}/bases/{model}" if LNR_CONVERGE["max_rounds"] > 0 else None
 
 
 def lnr_start_spec(model):
@@ -64,7 +63,8 @@ def lnr_start_input(wildcards):
 
 
 rule lnr_converge:
-    """LN-kept rounds (warm restarts of the fine-tune's schedule) until one lowers val CE by < tol, or the cap."""
+    """LN-kept rounds (warm restarts of the fine-tune's schedule) until `patience` rounds in a row each lower val
+    CE by < tol, or the round cap."""
     input:
         base=lnr_base_input,
         train=LNR_TRAIN,
