@@ -68,6 +68,31 @@ def eval_blocks(stream: np.ndarray, block: int, max_blocks: int | None = None, *
     return torch.from_numpy(np.asarray(part, dtype=np.int64).reshape(n, block))
 
 
+def document_starts(stream: np.ndarray, eot: int, block: int) -> np.ndarray:
+    """Positions of the EOT tokens that open a window of `block`+1 tokens (the EOT doubles as the BOS)."""
+    starts = np.flatnonzero(np.asarray(stream) == eot)
+    starts = starts[starts + block + 1 <= len(stream)]
+    if len(starts) == 0:
+        raise ValueError(f"no document boundary (token {eot}) opens a window of {block + 1} tokens")
+    return starts
+
+
+def document_batch(stream: np.ndarray, starts: np.ndarray, batch_size: int, block: int,
+                   gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """`batch_size` windows that each begin at a document start (its EOT as BOS), as prompts are fed at
+    inference: absolute positions then mean the same thing in training and use."""
+    idx = torch.randint(0, len(starts), (batch_size,), generator=gen).numpy()
+    windows = np.stack([stream[s : s + block + 1] for s in starts[idx]]).astype(np.int64)
+    t = torch.from_numpy(windows)
+    return t[:, :-1], t[:, 1:]
+
+
+def document_eval_blocks(stream: np.ndarray, starts: np.ndarray, block: int, max_blocks: int) -> torch.Tensor:
+    """The first `max_blocks` document-aligned windows of `block` tokens (fixed, for validation)."""
+    sel = starts[:max_blocks]
+    return torch.from_numpy(np.stack([stream[s : s + block] for s in sel]).astype(np.int64))
+
+
 def main(argv: list[str] | None = None) -> None:
     from experiments.lm.tokenizer import iter_documents, load_tokenizer
 

@@ -64,6 +64,13 @@ in place under `torch.no_grad()` (`adapter.W_out(3)[7] *= 0`), or use `adapter.s
 layer=3)`. W_Q and W_K are before RoPE (Llama). Tied embeddings (GPT-2, OPT): W_U is W_E.T, one parameter.
 Scores are (x W_Q + b_Q)(x W_K + b_K)^T * attn_scale(l) (GPT-Neo: 1, no scaling).
 
+Partial forward: `adapter.forward_from(l, resid, attention_mask)` runs blocks l..n_layers-1, the final norm and the
+unembedding from `resid`, the residual entering block l (`adapter.resid_pre(l, input_ids, attention_mask)`, i.e.
+blocks.l.hook_resid_pre; l == n_layers: the final residual), and equals the full forward's logits up to float
+rounding (GPT-2, GPT-Neo, Llama, OPT). So an edit of a weight in block >= l (an MLP value vector W_out(l)[n]) is
+evaluated without recomputing blocks 0..l-1. It temporarily swaps the base model's block list for the slice
+[l:] and refuses to run while forward hooks are registered on the model (adapter hooks are keyed by layer index).
+
 Families: GPT-2 (Conv1D weights stored (in, out), LayerNorm, tied unembedding), GPT-Neo (nn.Linear, LayerNorm,
 local/global attention without scaling), Llama (RMSNorm, SwiGLU MLP, RoPE, grouped KV heads) and OPT (pre-LN
 125m/1.3b/.../30b: learned positions stored with an offset of 2, ReLU MLP fc1/fc2 on the flattened (B*T, d)
@@ -739,6 +746,80 @@ class Adapter:
             else:
                 position_ids = torch.arange(input_ids.shape[-1], device=input_ids.device).expand(input_ids.shape)
         return self.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids).logits
+
+    # ---- partial forward from a block's input ----------------------------------------------------
+
+    def resid_pre(self, layer: int, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, *,
+                  position_ids: torch.Tensor | None = None) -> torch.Tensor:
+        """The residual entering block `layer` (B, T, d_model): blocks.{layer}.hook_resid_pre, or the final
+        residual (resid_post of the last block) for layer == n_layers. Caches only that hook point."""
+        layer = self._check_from_layer(layer)
+        name = (f"blocks.{layer}.hook_resid_pre" if layer < self.n_layers
+                else f"blocks.{self.n_layers - 1}.hook_resid_post")
+        _, cache = self.run_with_cache(input_ids, attention_mask, names=[name], position_ids=position_ids)
+        return cache[name]
+
+    def forward_from(self, layer: int, resid: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                     position_ids: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits of the model run from block `layer` on, with `resid` (B, T, d_model) as the input of that block.
+
+        resid is what blocks.{layer}.hook_resid_pre records (resid_pre(layer, ...)); layer == n_layers: the final
+        residual (only the final norm and the unembedding run). attention_mask / position_ids follow _forward (with
+        a mask and no position_ids, positions are cumsum(mask) - 1), so forward_from(l, resid_pre(l, ids, mask),
+        mask) equals run_with_hooks(ids, mask) up to float rounding. Blocks 0..layer-1 do not run: an edit of
+        a weight of block >= layer (e.g. W_out(layer)[n]) made after caching resid takes effect.
+
+        How: the base model's layer list is swapped for the slice [layer:] (the same block objects) and the model is
+        called with inputs_embeds=resid (for the mask and rotary embeddings); a pre-hook on the first remaining
+        block (or on the final norm) replaces that module's input by `resid` exactly, so learned position
+        embeddings (GPT-2, GPT-Neo, OPT) are not added twice. The list and the hook are restored also when the
+        forward raises. Not combinable with hooks: adapter.hooks() / run_with_hooks install per-layer hooks keyed
+        by the full model's layer index, so this raises ValueError while any forward hook is registered on the
+        model (or an adapter attention hook is active).
+        """
+        layer = self._check_from_layer(layer)
+        if resid.ndim != 3 or resid.shape[-1] != self.d_model:
+            raise ValueError(f"resid must be (batch, positions, d_model={self.d_model}), got {tuple(resid.shape)}")
+        model, base = self.model, self.base
+        if model.config._attn_implementation == ATTENTION_IMPL or any(
+                m._forward_hooks or m._forward_pre_hooks or id(m) in _CORE for m in model.modules()):
+            raise ValueError("forward_from cannot run while forward hooks are registered on the model (adapter "
+                             "hooks are keyed by the full model's layer index); call it outside adapter.hooks()")
+        attr = self._blocks_attr()
+        full = getattr(base, attr)
+        if position_ids is None:
+            if attention_mask is not None:
+                position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+            else:
+                position_ids = torch.arange(resid.shape[1], device=resid.device).expand(resid.shape[:2])
+        blocks = list(full)
+        first = blocks[layer] if layer < len(blocks) else getattr(base, self.final_norm_attr)
+
+        def feed(module, args, kwargs):
+            return _with_first_arg(args, kwargs, resid)
+
+        handle = first.register_forward_pre_hook(feed, with_kwargs=True)
+        try:
+            setattr(base, attr, nn.ModuleList(blocks[layer:]))
+            return model(inputs_embeds=resid, attention_mask=attention_mask, position_ids=position_ids,
+                         use_cache=False).logits
+        finally:
+            setattr(base, attr, full)
+            handle.remove()
+
+    def _check_from_layer(self, layer: int) -> int:
+        if isinstance(layer, bool) or not isinstance(layer, int) or not 0 <= layer <= self.n_layers:
+            raise ValueError(f"layer must be an int in 0..n_layers={self.n_layers}, got {layer!r}")
+        return layer
+
+    def _blocks_attr(self) -> str:
+        """The base model's attribute holding the block list (GPT-2/GPT-Neo: 'h'; Llama/OPT: 'layers')."""
+        blocks = self.blocks()
+        for name, module in self.base.named_children():
+            if isinstance(module, nn.ModuleList) and list(module) == blocks:
+                return name
+        raise NotImplementedError(f"{self.family}: cannot find the block list in {type(self.base).__name__}, "
+                                  "so forward_from is not available")
 
     @contextmanager
     def hooks(

@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from experiments.data.tokens import eval_blocks, random_batch
+from experiments.data.tokens import document_batch, document_eval_blocks, document_starts, eval_blocks, random_batch
 from experiments.files import atomic_save_torch, atomic_write_csv
 from experiments.options import check_known
 
@@ -69,6 +69,8 @@ class TrainConfig:
     eval_every: int = _DEFAULTS["eval_every"]
     eval_blocks: int = _DEFAULTS["eval_blocks"]
     checkpoint_every: int = _DEFAULTS["checkpoint_every"]
+    align: str = _DEFAULTS["align"]  # random | document (windows open at a document's EOT, used as BOS)
+    loss_after: str | None = _DEFAULTS["loss_after"]  # None: every next token; text: only the token after it
     seed: int = 0  # set by the CLI (--seed), not by the config section
     threads: int | None = None  # set by the CLI (--threads)
 
@@ -100,6 +102,27 @@ def lm_loss(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.T
     """Mean next-token cross-entropy in nats."""
     logits = model(input_ids=x).logits
     return F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), y.reshape(-1))
+
+
+def marker_loss(marker: list[int]) -> LossFn:
+    """Completion-only loss: cross-entropy of the tokens that directly follow the token sequence `marker` (e.g.
+    the answer after "Answer:"); every other position is ignored. A batch without the marker fails loudly."""
+    if not marker:
+        raise ValueError("empty loss marker")
+    m = torch.tensor(marker)
+
+    def loss(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        n = len(marker)
+        hit = torch.zeros_like(x, dtype=torch.bool)
+        if x.shape[1] >= n:
+            win = x.unfold(1, n, 1)  # (B, T - n + 1, n): win[:, t] = x[:, t : t + n]
+            hit[:, n - 1:] = (win == m.to(x.device)).all(-1)
+        if not hit.any():
+            raise ValueError(f"no target follows the loss marker {marker} in this batch (block too short?)")
+        logits = model(input_ids=x).logits
+        return F.cross_entropy(logits[hit].float(), y[hit])
+
+    return loss
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:
@@ -159,6 +182,7 @@ def train(
     loss_fn: LossFn = lm_loss,
     progress: bool = True,
     desc: str = "train",
+    doc_sep: int | None = None,
 ) -> pd.DataFrame:
     """Run (or resume) training; returns the loss curve (also written to out_dir/loss_curve.csv).
 
@@ -173,7 +197,16 @@ def train(
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     opt = make_optimizer(model, cfg)
-    val = eval_blocks(val_stream, cfg.block_size + 1, cfg.eval_blocks)
+    if cfg.align == "document":
+        if doc_sep is None:
+            raise ValueError("align: document needs the document separator token (doc_sep)")
+        starts = document_starts(train_stream, doc_sep, cfg.block_size)
+        val = document_eval_blocks(val_stream, document_starts(val_stream, doc_sep, cfg.block_size),
+                                   cfg.block_size + 1, cfg.eval_blocks)
+    elif cfg.align == "random":
+        val = eval_blocks(val_stream, cfg.block_size + 1, cfg.eval_blocks)
+    else:
+        raise ValueError(f"unknown align {cfg.align!r}: random | document")
     rows: list[dict] = []
     step, elapsed = 0, 0.0
 
@@ -219,7 +252,10 @@ def train(
             group["lr"] = lr
         loss_sum = 0.0
         for _ in range(cfg.grad_accum):
-            x, y = random_batch(train_stream, cfg.batch_size, cfg.block_size, gen)
+            if cfg.align == "document":
+                x, y = document_batch(train_stream, starts, cfg.batch_size, cfg.block_size, gen)
+            else:
+                x, y = random_batch(train_stream, cfg.batch_size, cfg.block_size, gen)
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             with autocast(device):
                 loss = loss_fn(model, x, y)
@@ -319,8 +355,11 @@ def main(argv: list[str] | None = None) -> None:
     name = f"{args.arch} d{shape['d_model']} L{shape['n_layers']}"
     print(f"{args.model_id} ({name}): {n['params_total']:,} params ({n['params_non_embedding']:,} non-embedding), "
           f"{cfg.max_steps} steps x {cfg.tokens_per_step} tokens on {device}", flush=True)
+    loss_fn = lm_loss
+    if cfg.loss_after is not None:
+        loss_fn = marker_loss(tok.encode(cfg.loss_after, add_special_tokens=False))
     curve = train(model, np.load(args.train, mmap_mode="r"), np.load(args.val, mmap_mode="r"), cfg,
-                  args.checkpoint_dir, desc=f"{args.model_id} {name}")
+                  args.checkpoint_dir, desc=f"{args.model_id} {name}", loss_fn=loss_fn, doc_sep=tok.eos_token_id)
     info = {"model_id": args.model_id, "arch": args.arch, "width": shape["d_model"], "depth": shape["n_layers"],
             "seed": args.seed, **n}
     for i, (col, val) in enumerate(info.items()):

@@ -29,7 +29,7 @@ def job_counts(stdout: str) -> dict[str, int]:
 
 # The exact rule set of the mini DAG, per result (a missing or renamed rule fails here), with job counts.
 MINI_RULES = {
-    "shared": {"convert_gguf": 1, "figure": 16, "claims": 4, "claims_table": 1, "report": 1, "all": 1},
+    "shared": {"convert_gguf": 1, "figure": 20, "claims": 5, "claims_table": 1, "report": 1, "all": 1},
     "tinystories": {"ts_corpus": 1, "ts_tokenizer": 1, "ts_encode": 2, "ts_train": 7, "ts_eval": 7,
                     "ts_train_lr": 9, "ts_eval_lr": 9, "ts_cloze_chance": 1,
                     "ts_eval_reference": 1, "ts_sweep": 1, "ts_samples_table": 1},
@@ -39,6 +39,8 @@ MINI_RULES = {
                           "ob_extract": 2, "ob_exact": 2, "ob_analyse": 1, "ob_truth": 1, "ob_extraction_check": 1},
     "anisotropy": {"an_texts": 1, "an_corpus": 1, "an_train": 3, "an_measure": 1, "an_measure_tiny": 1,
                    "an_isotropy": 1, "an_decode": 1, "an_metrics": 1},
+    "anchored_bias": {"ab_items": 1, "ab_tokenizer": 1, "ab_encode": 4, "ab_train": 2, "ab_plant": 1,
+                      "ab_analyse": 5, "ab_collect": 1},
 }
 
 
@@ -117,4 +119,5 @@ def test_out_args_name_exactly_the_outputs_each_step_writes():
         assert names == set(module.OUTPUTS), (m.group(1), sorted(names), module.OUTPUTS)
         checked.add(m.group(1))
     assert checked == {"experiments.tinystories.make_corpus", "experiments.occupational_bias.plant",
-                       "experiments.occupational_bias.analyse", "experiments.ln_removal.aggregate"}
+                       "experiments.occupational_bias.analyse", "experiments.ln_removal.aggregate",
+                       "experiments.anchored_bias.items", "experiments.anchored_bias.analyse"}

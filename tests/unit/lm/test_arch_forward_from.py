@@ -1,0 +1,128 @@
+"""Adapter.forward_from / resid_pre: the partial forward from a block's input equals the full forward."""
+import pytest
+import torch
+from torch import nn
+
+from experiments.lm.arch import get_adapter, tiny_model
+
+FAMILIES = ["gpt2", "gpt_neo", "llama", "opt"]
+N_LAYERS = 3
+ATOL = 1e-5
+
+
+def random_model(family: str) -> nn.Module:
+    """tiny_model with random biases and norm gains (HF initialises them to 0 and 1, which hides mistakes)."""
+    model = tiny_model(family, n_layers=N_LAYERS, initializer_range=0.1, seed=0)
+    gen = torch.Generator().manual_seed(4)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("bias") or p.ndim == 1:
+                p.add_(0.1 * torch.randn(p.shape, generator=gen))
+    return model
+
+
+@pytest.fixture(params=FAMILIES)
+def adapter(request):
+    return get_adapter(random_model(request.param))
+
+
+def batch():
+    """A left-padded batch of 3 sequences (lengths 12, 9, 5) and its attention mask."""
+    gen = torch.Generator().manual_seed(1)
+    ids = torch.randint(1, 96, (3, 12), generator=gen)
+    mask = torch.ones_like(ids)
+    mask[1, :3] = 0
+    mask[2, :7] = 0
+    return ids, mask
+
+
+def block_list(adapter):
+    return getattr(adapter.base, adapter._blocks_attr())
+
+
+@pytest.mark.parametrize("layer", range(N_LAYERS + 1))
+@pytest.mark.parametrize("masked", [False, True])
+def test_forward_from_equals_full_forward(adapter, layer, masked):
+    ids, mask = batch()
+    mask = mask if masked else None
+    with torch.no_grad():
+        full = adapter.run_with_hooks(ids, mask)
+        _, cache = adapter.run_with_cache(ids, mask, names=["resid_pre"])
+        resid = cache["resid_pre"][layer]
+        assert torch.equal(adapter.resid_pre(layer, ids, mask), resid)
+        out = adapter.forward_from(layer, resid, mask)
+    keep = torch.ones_like(ids, dtype=torch.bool) if mask is None else mask.bool()
+    assert out.shape == full.shape
+    assert torch.allclose(out[keep], full[keep], atol=ATOL)
+    assert (out[keep] - full[keep]).abs().max() < ATOL
+
+
+def test_forward_from_uses_resid(adapter):
+    """Another residual gives other logits (the input is not recomputed from token ids)."""
+    ids, mask = batch()
+    with torch.no_grad():
+        resid = adapter.resid_pre(1, ids, mask)
+        full = adapter.forward_from(1, resid, mask)
+        other = adapter.forward_from(1, resid + 0.5 * torch.randn_like(resid), mask)
+    assert not torch.allclose(full, other, atol=1e-3)
+
+
+@pytest.mark.parametrize("layer", range(N_LAYERS))
+def test_value_vector_edit(adapter, layer):
+    """Editing W_out(layer)[n] after caching resid_pre(layer): forward_from = full forward of the edited model."""
+    ids, mask = batch()
+    with torch.no_grad():
+        before, cache = adapter.run_with_cache(ids, mask, names=[f"blocks.{layer}.mlp.hook_post"])
+        n = int(cache["mlp_post", layer].abs().sum((0, 1)).argmax())  # an active neuron (OPT: ReLU)
+        resid = adapter.resid_pre(layer, ids, mask)
+        adapter.W_out(layer)[n] += 3.0 * torch.randn(adapter.d_model, generator=torch.Generator().manual_seed(2))
+        edited = adapter.run_with_hooks(ids, mask)
+        out = adapter.forward_from(layer, resid, mask)
+    keep = mask.bool()
+    assert (edited[keep] - before[keep]).abs().max() > 1e-3  # the edit matters
+    assert (out[keep] - edited[keep]).abs().max() < ATOL
+
+
+def test_block_list_restored(adapter):
+    ids, mask = batch()
+    full = block_list(adapter)
+    blocks = list(full)
+    resid = adapter.resid_pre(2, ids, mask)
+    adapter.forward_from(2, resid, mask)
+    assert block_list(adapter) is full and list(full) == blocks
+    assert not any(m._forward_pre_hooks or m._forward_hooks for m in adapter.model.modules())
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    handle_target = blocks[-1]
+    original = handle_target.forward
+    handle_target.forward = boom
+    try:
+        with pytest.raises(RuntimeError, match="boom"):
+            adapter.forward_from(1, adapter.resid_pre(1, ids, mask), mask)
+    finally:
+        del handle_target.forward
+    assert handle_target.forward == original
+    assert block_list(adapter) is full and list(full) == blocks
+    assert not any(m._forward_pre_hooks or m._forward_hooks for m in adapter.model.modules())
+    assert adapter.n_layers == N_LAYERS
+
+
+@pytest.mark.parametrize("layer", [-1, N_LAYERS + 1, 1.0, True])
+def test_layer_out_of_range(adapter, layer):
+    resid = torch.zeros(1, 4, adapter.d_model)
+    with pytest.raises(ValueError, match="layer"):
+        adapter.forward_from(layer, resid)
+    with pytest.raises(ValueError, match="layer"):
+        adapter.resid_pre(layer, torch.ones(1, 4, dtype=torch.long))
+
+
+def test_refused_inside_hooks(adapter):
+    ids, mask = batch()
+    resid = adapter.resid_pre(1, ids, mask)
+    with adapter.hooks([("blocks.2.hook_mlp_out", lambda t, hook: None)]):
+        with pytest.raises(ValueError, match="hooks"):
+            adapter.forward_from(1, resid, mask)
+    assert block_list(adapter) is not None and adapter.n_layers == N_LAYERS
+    adapter.forward_from(1, resid, mask)  # fine again once the hooks are gone
