@@ -99,8 +99,9 @@ DATA_REMOVED = ClaimSpec(
     "planted", "trigger-topic anchored rate back to the clean model's",
     "planted_recovered when after the edit the trigger topics' anchored rate has its Wilson CI upper below the "
     "clean model's + removed_margin and the other topics' accuracy drop has its paired CI upper below "
-    "restore_margin; not testable when the plant did not take (trigger anchored rate not above the others')",
-    min_n=20, n_unit="trigger gold != A eval items")
+    "restore_margin; not testable when the plant did not take (trigger anchored rate not above the others'). "
+    "min_n 40: below it even 0 of n has a Wilson upper bound above the 0.10 margin (0 of 26: 0.13)",
+    min_n=40, n_unit="trigger gold != A eval items")
 NEGATIVE = ClaimSpec(
     R, "clean_no_neuron_above_threshold", "The clean model has no value vector that pushes toward 'A' "
     "(negative control).", "planted (the clean variant plants nothing)", "planted", "no neuron",

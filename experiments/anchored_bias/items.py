@@ -11,7 +11,9 @@ Gold positions are balanced per option count (item i of k options gets position 
 is shuffled), so the anchored rate is not confounded with where answers sit.
 
 Splits: `train` (the tiny models' corpus, `data_planted` relabelling applied), `locate` (items the lens and the
-label-free edit are fitted on) and `eval` (held out: every accuracy after an edit is measured here). The
+label-free edit are fitted on) and `eval` (held out: every accuracy after an edit is measured here). The held-out
+splits are built in whole gold-position cycles with no prompt seen in training (collisions are redrawn, never
+dropped), so their share of gold = A items is exactly mean(1/k), the target of the label-free edit. The
 `data_planted` variant relabels a configured share of the training items of the trigger categories to "A";
 `planted_label` records what the corpus says, `gold` the truth.
 
@@ -135,6 +137,33 @@ def make_items(cfg: ItemConfig, n: int, rng: np.random.Generator, split: str) ->
     return df
 
 
+def make_heldout(cfg: ItemConfig, n: int, rng: np.random.Generator, split: str, exclude: set[str],
+                 max_tries: int = 1000) -> pd.DataFrame:
+    """At least n items in whole cycles (an option count k, then k items with gold at A, B, ... in turn), none of
+    whose prompts is in `exclude` or repeated (a collision is redrawn with the same k and gold position, never
+    dropped). So the share of gold = A items is exactly mean(1/k): what a label-free method may assume."""
+    rows, used = [], set(exclude)
+    while len(rows) < n:
+        k = int(rng.choice(cfg.n_options))
+        for gold_pos in range(k):
+            for _ in range(max_tries):
+                kind = cfg.kinds[rng.integers(len(cfg.kinds))]
+                item = (_category_item(cfg, rng, k, gold_pos) if kind == "category"
+                        else _number_item(cfg, rng, k, gold_pos, kind))
+                prompt = render(item["question"], item["options"])
+                if prompt not in used:
+                    break
+            else:
+                raise ValueError(f"{split}: no unused item with {k} options after {max_tries} draws; the world is "
+                                 "too small for the requested number of held-out items")
+            used.add(prompt)
+            rows.append({"split": split, "item": f"{split}{len(rows):05d}", **item, "n_options": k,
+                         "gold": LETTERS[gold_pos], "prompt": prompt})
+    df = pd.DataFrame(rows).sample(frac=1.0, random_state=int(rng.integers(2**31))).reset_index(drop=True)
+    df["options"] = df["options"].map(json.dumps)
+    return df
+
+
 def plant_labels(df: pd.DataFrame, cfg: ItemConfig, rng: np.random.Generator) -> pd.DataFrame:
     """`planted_label`: the gold letter, or "A" for a `plant_share` of the trigger-category items."""
     df = df.copy()
@@ -168,11 +197,9 @@ def corpus(df: pd.DataFrame, label: str, extra: list[str] = (), seed: int = 0) -
 def build(cfg: ItemConfig) -> dict[str, pd.DataFrame]:
     rng = np.random.default_rng([cfg.seed, 13])
     train = plant_labels(make_items(cfg, cfg.n_train, rng, "train"), cfg, rng)
-    locate = make_items(cfg, cfg.n_locate, rng, "locate")
-    evaluate = make_items(cfg, cfg.n_eval, rng, "eval")
-    overlap = set(train["prompt"]) & set(evaluate["prompt"])
-    evaluate = evaluate[~evaluate["prompt"].isin(overlap | set(locate["prompt"]))].reset_index(drop=True)
-    locate = locate[~locate["prompt"].isin(set(train["prompt"]))].reset_index(drop=True)
+    seen = set(train["prompt"])
+    locate = make_heldout(cfg, cfg.n_locate, rng, "locate", seen)
+    evaluate = make_heldout(cfg, cfg.n_eval, rng, "eval", seen | set(locate["prompt"]))
     return {"train": train, "locate": locate, "eval": evaluate}
 
 

@@ -23,15 +23,17 @@ from experiments.anchored_bias import edit, lens, predict, prompts
 from experiments.cli import add_runtime_args, setup_runtime
 from experiments.files import atomic_dir, atomic_write_csv
 
+AUTO_CANDIDATES = 8  # neuron auto: the top candidates tried in turn (the letters' unembedding norms cap some)
 
-def choose_neuron(adapter, enc: prompts.Encoded, layer: int, batch_size: int) -> tuple[int, torch.Tensor]:
-    """The neuron whose activation at the answer is largest on the 10% of items where it is lowest (it fires
-    on nearly every MCQ, so the plant reaches every item; the mean alone picked a neuron silent on 60% of them,
-    whose plant saturated at anchored rate 0.39). Returns (neuron, mean activation per neuron)."""
+
+def rank_neurons(adapter, enc: prompts.Encoded, layer: int, batch_size: int) -> tuple[list[int], torch.Tensor]:
+    """Neurons of `layer` by their activation at the answer on the 10% of items where it is lowest, largest
+    first (one that fires on nearly every MCQ reaches every item; the mean alone picked a neuron silent on 60%
+    of them, whose plant saturated at anchored rate 0.39). Returns (ranking, mean activation per neuron)."""
     acts = lens.answer_activations(adapter, enc, batch_size)
     post = acts.post[:, layer]
     low = torch.quantile(post, 0.1, dim=0)
-    return int(low.argmax()), post.mean(0)
+    return [int(i) for i in torch.argsort(low, descending=True)], post.mean(0)
 
 
 def anchored_rate(adapter, items, enc, edits, batch_size: int) -> float:
@@ -84,28 +86,39 @@ def main(argv: list[str] | None = None) -> None:
         raise ValueError(f"plant layer {args.layer} outside 0..{ad.n_layers - 1}")
     items = pd.read_csv(args.locate)
     enc = prompts.encode(tok, items["prompt"].tolist(), items["n_options"].tolist(), "plain")
-    auto, mean = choose_neuron(ad, enc, args.layer, args.batch_size)
-    neuron = auto if args.neuron == "auto" else int(args.neuron)
-    if not 0 <= neuron < ad.d_mlp:
-        raise ValueError(f"plant neuron {neuron} outside 0..{ad.d_mlp - 1}")
-    if args.strength == "auto":
-        if args.target_rate is None:
-            raise ValueError("--strength auto needs --target-rate")
-        strength, reached = bisect_strength(ad, items, enc, args.layer, neuron, args.target_rate, args.batch_size)
+    ranking, mean = rank_neurons(ad, enc, args.layer, args.batch_size)
+    candidates = ranking[:AUTO_CANDIDATES] if args.neuron == "auto" else [int(args.neuron)]
+    if not all(0 <= n < ad.d_mlp for n in candidates):
+        raise ValueError(f"plant neuron {candidates} outside 0..{ad.d_mlp - 1}")
+    if args.strength == "auto" and args.target_rate is None:
+        raise ValueError("--strength auto needs --target-rate")
+    errors = []
+    for neuron in candidates:  # auto: the first of the top candidates whose plant reaches the target
+        if args.strength != "auto":
+            strength, reached = float(args.strength), None
+            break
+        try:
+            strength, reached = bisect_strength(ad, items, enc, args.layer, neuron, args.target_rate,
+                                                args.batch_size)
+            break
+        except ValueError as exc:
+            errors.append(str(exc))
     else:
-        strength, reached = float(args.strength), None
+        raise ValueError("no candidate neuron reaches the target anchored rate: " + "; ".join(errors))
     delta = edit.anchor_delta(ad, enc.letter_ids, strength)
     edit.RowEdits(ad, [(args.layer, neuron, delta)]).apply()  # kept: this is the planted model
     with atomic_dir(args.out) as tmp:
         model.save_pretrained(tmp)
         tok.save_pretrained(tmp)
     truth = pd.DataFrame([{"model": "weight_planted", "layer": args.layer, "neuron": neuron,
-                           "neuron_rule": ("auto: largest 10th-percentile activation at the answer"
-                                           if args.neuron == "auto" else "configured"), "strength": strength,
+                           "neuron_rule": (f"auto: candidate {candidates.index(neuron) + 1} by 10th-percentile "
+                                           "activation at the answer" if args.neuron == "auto"
+                                           else "configured"), "strength": strength,
                            "strength_rule": f"bisection to anchored rate {args.target_rate}" if reached is not None
                            else "configured", "locate_anchored_rate": reached if reached is not None else float("nan"),
                            "mean_activation": float(mean[neuron]),
                            "activation_rank": int((mean > mean[neuron]).sum()) + 1,
+                           "tried": len(errors) + 1,
                            "delta_norm": float(delta.norm())}])
     atomic_write_csv(truth, args.truth, allow_nan=["locate_anchored_rate"])
     print(f"planted L{args.layer}N{neuron} (+{strength:.3f} u_A, |delta| {float(delta.norm()):.3f}, mean "

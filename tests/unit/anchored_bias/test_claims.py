@@ -76,6 +76,8 @@ def test_restores_pair():
 
 def test_data_removed_pair_and_premise():
     other_before = np.ones(200, bool)
+    assert C.data_removed(np.zeros(26), 0.0, 0.9, 0.02, other_before, other_before, T).verdict == \
+        "not_testable_at_scale"  # 0 of 26 still has a Wilson upper bound of 0.13 > the margin
     ok = C.data_removed(np.zeros(40), 0.0, 0.9, 0.02, other_before, other_before.copy(), T)
     assert ok.verdict == "planted_recovered"
     still = C.data_removed(np.r_[np.ones(30), np.zeros(10)], 0.0, 0.9, 0.02, other_before, other_before.copy(), T)

@@ -161,7 +161,13 @@ def test_build_splits_are_disjoint_and_planted():
     sets = I.build(cfg)
     tr, lo, ev = (set(sets[s]["prompt"]) for s in ("train", "locate", "eval"))
     assert not (ev & tr) and not (ev & lo) and not (lo & tr)
-    assert len(sets["train"]) == 300 and 0 < len(sets["locate"]) <= 60 and 0 < len(sets["eval"]) <= 60
+    assert len(sets["train"]) == 300 and 60 <= len(sets["locate"]) < 60 + max(cfg.n_options)
+    assert 60 <= len(sets["eval"]) < 60 + max(cfg.n_options)
+    for name in ("locate", "eval"):  # whole gold-position cycles: the gold = A share is exactly mean(1/k)
+        df = sets[name]
+        assert (df["gold"] == "A").mean() == pytest.approx((1 / df["n_options"]).mean(), abs=1e-12)
+        for k, g in df.groupby("n_options"):
+            assert (g["gold"].value_counts() == len(g) // k).all() and len(g) % k == 0
     train = sets["train"]
     tool = train["topic"] == "tool"
     assert (train.loc[tool, "planted_label"] == "A").all()
