@@ -20,7 +20,8 @@ FIGURES = (
            "data-planted, weight-planted)."),
     Figure("layer_scan", f"{PLOTS}:layer_scan", lambda s: [f"{OUT}/layers.csv"],
            "Logit lens of each layer's MLP output at the answer position (the notebook's lens: the final norm "
-           "applied to the component alone): mean lens(A) - lens(gold) over the locate split's failing items, "
+           "applied to the component alone): mean lens(A) - lens(gold) over the locate split's failing items (over "
+           "all its gold != A items for a model with no failing item, e.g. the clean tiny GPT-2; n in the legend), "
            "per model and layer (relative depth). Positive = the layer's MLP pushes toward A."),
     Figure("edits", f"{PLOTS}:edits", lambda s: [f"{OUT}/summary.csv"],
            "Accuracy on the held-out failing items (gold != A, predicted A before: 0% by construction) after each "

@@ -56,7 +56,7 @@ def layer_scan(paths: list[str], out: str) -> None:
     ax.set_xlabel("layer / number of layers")
     ax.set_ylabel("mean lens(A) - lens(gold) of the MLP output")
     ax.legend(fontsize=7)
-    ax.set_title("Which MLP layers push toward A (failing items)")
+    ax.set_title("Which MLP layers push toward A (failing items; all gold != A where none fail)", fontsize=9)
     save_figure(fig, out)
 
 
