@@ -119,6 +119,13 @@ def _number_item(cfg: ItemConfig, rng: np.random.Generator, k: int, gold_pos: in
             "options": [str(v) for v in values]}
 
 
+def _draw_item(cfg: ItemConfig, rng: np.random.Generator, k: int, gold_pos: int) -> dict:
+    """One item of a kind drawn from cfg.kinds, with k options and its answer at gold_pos."""
+    kind = cfg.kinds[rng.integers(len(cfg.kinds))]
+    return (_category_item(cfg, rng, k, gold_pos) if kind == "category"
+            else _number_item(cfg, rng, k, gold_pos, kind))
+
+
 def make_items(cfg: ItemConfig, n: int, rng: np.random.Generator, split: str) -> pd.DataFrame:
     """n items; option count uniform over cfg.n_options; gold position balanced within each option count."""
     ks = rng.choice(cfg.n_options, size=n)
@@ -127,9 +134,7 @@ def make_items(cfg: ItemConfig, n: int, rng: np.random.Generator, split: str) ->
         k = int(k)
         gold_pos = seen.get(k, 0) % k
         seen[k] = seen.get(k, 0) + 1
-        kind = cfg.kinds[rng.integers(len(cfg.kinds))]
-        item = (_category_item(cfg, rng, k, gold_pos) if kind == "category"
-                else _number_item(cfg, rng, k, gold_pos, kind))
+        item = _draw_item(cfg, rng, k, gold_pos)
         rows.append({"split": split, "item": f"{split}{i:05d}", **item, "n_options": k, "gold": LETTERS[gold_pos],
                      "prompt": render(item["question"], item["options"])})
     df = pd.DataFrame(rows).sample(frac=1.0, random_state=int(rng.integers(2**31))).reset_index(drop=True)
@@ -147,9 +152,7 @@ def make_heldout(cfg: ItemConfig, n: int, rng: np.random.Generator, split: str, 
         k = int(rng.choice(cfg.n_options))
         for gold_pos in range(k):
             for _ in range(max_tries):
-                kind = cfg.kinds[rng.integers(len(cfg.kinds))]
-                item = (_category_item(cfg, rng, k, gold_pos) if kind == "category"
-                        else _number_item(cfg, rng, k, gold_pos, kind))
+                item = _draw_item(cfg, rng, k, gold_pos)
                 prompt = render(item["question"], item["options"])
                 if prompt not in used:
                     break

@@ -25,9 +25,9 @@ ATOL = 1e-5
 EXACT = 1e-10
 
 
-def random_model(family: str) -> nn.Module:
+def random_model(family: str, **overrides) -> nn.Module:
     """tiny_model with random biases and norm gains (HF initialises them to 0 and 1, which hides mistakes)."""
-    model = tiny_model(family, initializer_range=0.1, seed=0)
+    model = tiny_model(family, initializer_range=0.1, seed=0, **overrides)
     gen = torch.Generator().manual_seed(4)
     with torch.no_grad():
         for name, p in model.named_parameters():

@@ -3,7 +3,8 @@ import pytest
 import torch
 from torch import nn
 
-from experiments.lm.arch import get_adapter, tiny_model
+from experiments.lm.arch import get_adapter
+from tests.unit.lm.test_arch import random_model as perturbed_model
 
 FAMILIES = ["gpt2", "gpt_neo", "llama", "opt"]
 N_LAYERS = 3
@@ -11,14 +12,8 @@ ATOL = 1e-5
 
 
 def random_model(family: str) -> nn.Module:
-    """tiny_model with random biases and norm gains (HF initialises them to 0 and 1, which hides mistakes)."""
-    model = tiny_model(family, n_layers=N_LAYERS, initializer_range=0.1, seed=0)
-    gen = torch.Generator().manual_seed(4)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if name.endswith("bias") or p.ndim == 1:
-                p.add_(0.1 * torch.randn(p.shape, generator=gen))
-    return model
+    """test_arch's perturbed tiny model (random biases and norm gains), with N_LAYERS blocks."""
+    return perturbed_model(family, n_layers=N_LAYERS)
 
 
 @pytest.fixture(params=FAMILIES)
