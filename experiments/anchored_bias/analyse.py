@@ -140,7 +140,8 @@ class Runner:
         for s in range(0, len(idx), self.batch_size):
             r, m = resid[s:s + self.batch_size], attn[s:s + self.batch_size]
             cut = m.shape[1] - int(m.sum(1).max())
-            logits = self.adapter.forward_from(layer, r[:, cut:].to(self.adapter.W_U.dtype), m[:, cut:])[:, -1].float()
+            logits = self.adapter.forward_from(layer, r[:, cut:].to(self.adapter.W_U.dtype), m[:, cut:],
+                                               last_only=True)[:, -1].float()
             ll.append(logits[:, letters].double().numpy())
             top.append(logits.argmax(-1).numpy())
         return predict.predictions(self.items[mask], np.concatenate(ll), np.concatenate(top), self.enc.letter_ids)
@@ -202,15 +203,16 @@ def main(argv: list[str] | None = None) -> None:
 
     loc = Runner(ad, pd.read_csv(args.locate).head(o["n_locate"]), args.format, o["batch_size"], tok)
     ev = Runner(ad, pd.read_csv(args.eval).head(o["n_eval"]), args.format, o["batch_size"], tok)
-    base_ev = ev.predict()
-    base_loc = loc.predict() if not args.no_edits else base_ev.iloc[:0]  # predictions only: the eval split
+    # One forward of the locate split gives its predictions and the lens activations (the hooks only read).
+    base_ev = None
+    if args.no_edits:  # predictions of the eval split only
+        base_ev = ev.predict()
+        base_loc = base_ev.iloc[:0]
+    else:
+        acts_loc = lens.answer_activations(ad, loc.enc, o["batch_size"])
+        base_loc = predict.predictions(loc.items, acts_loc.letter_logits.numpy(), acts_loc.top.numpy(),
+                                       loc.enc.letter_ids)
     fail_loc = ((base_loc["pred_option"] == "A") & (base_loc["gold"] != "A")).to_numpy()
-    fail_ev = ((base_ev["pred_option"] == "A") & (base_ev["gold"] != "A")).to_numpy()
-    rows = summary_rows(base_ev, fail_ev, plant_topics, **keys, split="eval", condition="baseline", lam2=np.nan)
-    if not args.no_edits:
-        rows += summary_rows(base_loc, fail_loc, plant_topics, **keys, split="locate", condition="baseline",
-                             lam2=np.nan)
-    preds = [base_ev.assign(condition="baseline")]
 
     # --- locate ------------------------------------------------------------------------------------------
     final_gap = float(np.median(base_loc.loc[fail_loc, "gap_A_minus_gold"])) if fail_loc.any() else np.nan
@@ -220,12 +222,12 @@ def main(argv: list[str] | None = None) -> None:
     tau = float(o["gap_threshold"] * scale)
     meta = {**keys, "n_locate": len(base_loc), "n_eval": len(ev.items), "n_gold_not_A_locate": int(not_a.sum()),
             "n_failing_locate": int(fail_loc.sum()),
-            "n_failing_eval": int(fail_ev.sum()), "final_gap_median": final_gap, "decision_margin_median": margin,
+            "n_failing_eval": None, "final_gap_median": final_gap, "decision_margin_median": margin,
             "paper_fig1_gap": PAPER_FIG1_GAP,
             "threshold_scale": o["threshold_scale"], "tau": tau}
     L, H = ad.n_layers, ad.n_heads
     if not_a.any() and not args.no_edits:
-        acts = lens.answer_activations(ad, loc.sub(not_a), o["batch_size"])
+        acts = acts_loc.subset(not_a)
         gold_na = loc.gold[not_a]
         fail_in_na = fail_loc[not_a]
         focus = fail_in_na if fail_in_na.any() else np.ones(len(gold_na), bool)
@@ -282,6 +284,28 @@ def main(argv: list[str] | None = None) -> None:
         vectors, head_list = [], []
         meta["located_on"] = "not run (--no-edits)" if args.no_edits else "none (no gold != A items)"
 
+    # --- baseline on eval: with a located vector, the cached residual entering its block + the blocks after it
+    # (one forward in all, and the cache every value-vector edit below starts from); the full forward of the
+    # first batch checks that this equals the plain forward (the sanity row partial_forward_exact).
+    first = min((l for l, _ in vectors), default=None)
+    if first is not None:
+        ev.warm(first)
+        base_ev = ev.predict_from(first)
+        head = np.arange(len(ev.items)) < min(o["batch_size"], len(ev.items))
+        cols = [f"logit_{x}" for x in LETTERS]
+        diff = np.abs(ev.predict(head)[cols].to_numpy() - base_ev.loc[head, cols].to_numpy())
+        meta["partial_forward_max_abs_diff"] = float(np.nanmax(diff))
+        meta["partial_forward_checked_items"] = int(head.sum())
+    elif base_ev is None:
+        base_ev = ev.predict()
+    fail_ev = ((base_ev["pred_option"] == "A") & (base_ev["gold"] != "A")).to_numpy()
+    meta["n_failing_eval"] = int(fail_ev.sum())
+    rows = summary_rows(base_ev, fail_ev, plant_topics, **keys, split="eval", condition="baseline", lam2=np.nan)
+    if not args.no_edits:
+        rows += summary_rows(base_loc, fail_loc, plant_topics, **keys, split="locate", condition="baseline",
+                             lam2=np.nan)
+    preds = [base_ev.assign(condition="baseline")]
+
     # --- edits, evaluated on eval -------------------------------------------------------------------------
     if vectors:
         for lam2 in tqdm(o["lam2_sweep"], desc=f"{args.model_id} oracle lambda2 sweep", mininterval=5):
@@ -291,16 +315,12 @@ def main(argv: list[str] | None = None) -> None:
             if float(lam2) == float(o["lam2"]):
                 preds.append(p.assign(condition="oracle_mlp"))
         expected_a = float((1.0 / loc.items["n_options"]).mean())
-        first = min(l for l, _ in vectors)
         loc.warm(first)
-        ev.warm(first)
-        same = ev.predict_from(first)  # unedited: must equal the full forward
-        cols = [f"logit_{x}" for x in LETTERS]
-        diff = np.abs(same[cols].to_numpy() - base_ev[cols].to_numpy())
-        meta["partial_forward_max_abs_diff"] = float(np.nanmax(diff))
+
+        u_a = edit.anchor_delta(ad, loc.enc.letter_ids, 1.0)  # lens_direction once, not per fit step
 
         def a_share(lam1: float) -> float:
-            delta = edit.anchor_delta(ad, loc.enc.letter_ids, -lam1)
+            delta = -lam1 * u_a
             with edit.edited(ad, [(l, n, delta) for l, n in vectors]):
                 return float((loc.predict_from(first)["pred_option"] == "A").mean())
 
@@ -308,7 +328,7 @@ def main(argv: list[str] | None = None) -> None:
                                                    o["label_free_steps"])
         meta.update(label_free_lam1=lam1_fit, label_free_locate_A_share=share_fit, expected_A_share=expected_a,
                     label_free_fit=json.dumps(fits))
-        delta = edit.anchor_delta(ad, loc.enc.letter_ids, -lam1_fit)
+        delta = -lam1_fit * u_a
         with edit.edited(ad, [(l, n, delta) for l, n in vectors]):
             p = ev.predict_from(first)
         rows += summary_rows(p, fail_ev, plant_topics, **keys, split="eval", condition="label_free_mlp", lam2=np.nan)

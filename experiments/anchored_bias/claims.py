@@ -113,7 +113,8 @@ NEGATIVE = ClaimSpec(
 
 PARTIAL = SanitySpec(
     R, "partial_forward_exact", "Re-running only the blocks from the edited layer on (from the cached residual) "
-    "gives the full forward's letter logits.", "< 1e-4",
+    "gives the full forward's letter logits (the eval baseline is read this way; the full forward of its first "
+    "batch checks it).", "< 1e-4",
     "an identity (the blocks before the edited one are unchanged by a value-vector edit); a failure is a bug in "
     "adapter.forward_from or the residual cache")
 
@@ -356,7 +357,9 @@ def evaluate_claims(args, t: dict) -> ClaimsOutput:
     if "partial_forward_max_abs_diff" in meta.columns:
         for m in meta.dropna(subset=["partial_forward_max_abs_diff"]).itertuples():
             v = float(m.partial_forward_max_abs_diff)
-            sanity.append(PARTIAL.row(scale=scale, model=f"{m.model} ({m.format})", value=v, passed=v < 1e-4))
+            checked = getattr(m, "partial_forward_checked_items", None)
+            on = f"; first {int(checked)} eval items" if checked is not None and checked == checked else ""
+            sanity.append(PARTIAL.row(scale=scale, model=f"{m.model} ({m.format}{on})", value=v, passed=v < 1e-4))
     return ClaimsOutput(rows, sanity, section(s, meta, truth, models, lam2))
 
 

@@ -38,8 +38,7 @@ def lens_direction(adapter, token_ids: list[int]) -> torch.Tensor:
     W = adapter.W_U.detach().float()  # (d_model, vocab)
     g = norm_gamma(adapter).float()[:, None]
     folded = g * W
-    centred = folded - folded.mean(dim=1, keepdim=True)
-    return centred[:, token_ids].T.clone()
+    return (folded[:, token_ids] - folded.mean(dim=1, keepdim=True)).T.clone()  # only the asked columns
 
 
 def letter_lens(adapter, x: torch.Tensor, letter_ids: list[int]) -> torch.Tensor:
@@ -82,6 +81,12 @@ class AnswerActs:
     head_lens: torch.Tensor  # (n, L, H, 5)   letter lens of each head's output (hook_result)
     letter_attn: torch.Tensor  # (n, L, H, 5) attention of the last query on each option letter (0 when absent)
     final_scale: torch.Tensor  # (n,) what the final norm divides the last residual by (std or RMS, with eps)
+    letter_logits: torch.Tensor  # (n, 5) float64 the model's letter logits at the last position (its prediction)
+    top: torch.Tensor  # (n,) full-vocabulary argmax token id at the last position
+
+    def subset(self, mask: np.ndarray) -> "AnswerActs":
+        idx = torch.from_numpy(np.flatnonzero(mask))
+        return AnswerActs(**{k: getattr(self, k)[idx] for k in self.__dataclass_fields__})
 
 
 @torch.no_grad()
@@ -89,14 +94,18 @@ def answer_activations(adapter, enc: Encoded, batch_size: int) -> AnswerActs:
     L = adapter.n_layers
     names = [f"blocks.{l}.{h}" for l in range(L) for h in ("hook_mlp_out", "mlp.hook_post", "attn.hook_result",
                                                            "attn.hook_pattern")] + [f"blocks.{L - 1}.hook_resid_post"]
-    outs: dict[str, list] = {k: [] for k in ("mlp_out", "post", "head_lens", "letter_attn", "final_scale")}
+    outs: dict[str, list] = {k: [] for k in ("mlp_out", "post", "head_lens", "letter_attn", "final_scale",
+                                             "letter_logits", "top")}
+    letters = torch.tensor(enc.letter_ids)
     for rows, ids, mask, cut in batches(enc, batch_size):
         store: dict[str, torch.Tensor] = {}
 
         def keep(t, hook):
             store[str(hook)] = t[:, :, -1].clone() if str(hook).endswith("hook_pattern") else t[:, -1].clone()
 
-        adapter.run_with_hooks(ids, mask, fwd_hooks=[(names, keep)])
+        logits = adapter.run_with_hooks(ids, mask, fwd_hooks=[(names, keep)], last_only=True)[:, -1].float()
+        outs["letter_logits"].append(logits[:, letters].double())  # as predict.final_logits reads them
+        outs["top"].append(logits.argmax(-1))
         pos = enc.letter_pos[rows] - cut  # (b, 5)
         present = enc.letter_pos[rows] >= 0
         outs["mlp_out"].append(torch.stack([store[f"blocks.{l}.hook_mlp_out"] for l in range(L)], 1).float())

@@ -32,7 +32,7 @@ def final_logits(adapter, enc: Encoded, batch_size: int, hooks: HookFactory | No
     for rows, ids, mask, cut in tqdm(list(batches(enc, batch_size)), desc=desc, disable=desc is None,
                                      mininterval=5, unit="batch"):
         fwd = list(hooks(rows, cut)) if hooks is not None else []
-        logits = adapter.run_with_hooks(ids, mask, fwd_hooks=fwd)[:, -1].float()
+        logits = adapter.run_with_hooks(ids, mask, fwd_hooks=fwd, last_only=True)[:, -1].float()
         out_l.append(logits[:, letters].double().numpy())
         out_top.append(logits.argmax(-1).numpy())
     return np.concatenate(out_l), np.concatenate(out_top)

@@ -15,8 +15,8 @@ import argparse
 
 import pandas as pd
 
+from experiments.anisotropy.isotropy import FINAL
 from experiments.anisotropy.measure import COLUMNS
-from experiments.anisotropy.represent import FINAL
 from experiments.anisotropy.texts import read_status
 from experiments.cli import add_output_args, optional, output_paths
 from experiments.files import atomic_write_csv

@@ -31,6 +31,9 @@ import numpy as np
 
 from experiments.stats import bootstrap_ci, ratio_ci
 
+# the layer label of the last layer after the final norm (experiments.anisotropy.represent); defined here, in a
+# module without torch, so that the tables (measure.COLUMNS, collect) can name it cheaply
+FINAL = "final_norm"
 POOLED = "pooled"
 PER_SEQUENCE_MEAN = "per_sequence_mean"
 KINDS = (POOLED, PER_SEQUENCE_MEAN)

@@ -32,8 +32,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from experiments.anisotropy.isotropy import KINDS
-from experiments.anisotropy.represent import FINAL, encode, family_bos, layer_labels, self_similarity_by_layer
+from experiments.anisotropy.isotropy import FINAL, KINDS
 from experiments.anisotropy.texts import read_jsonl, read_status
 from experiments.cli import add_runtime_args, setup_runtime
 from experiments.files import atomic_write_csv
@@ -77,6 +76,8 @@ def _rows(accs: dict, base: dict, n_layers: int, n_boot: int, seed: int) -> list
 
 def batch1_check(model, seqs, batch_size: int, pad_id: int) -> float:
     """max |pooled self-similarity (padded batches) - (batch size 1)| at the final norm, per text."""
+    from experiments.anisotropy.represent import self_similarity_by_layer
+
     a = self_similarity_by_layer(model, seqs, layers="final", batch_size=batch_size, pad_id=pad_id)[FINAL, False]
     b = self_similarity_by_layer(model, seqs, layers="final", batch_size=1, pad_id=pad_id)[FINAL, False]
     ka, kb = a.pairs > 0, b.pairs > 0
@@ -85,6 +86,7 @@ def batch1_check(model, seqs, batch_size: int, pad_id: int) -> float:
 
 def measure_model(model, tok, texts: dict[str, list[str]], notes: dict[str, str], *, base: dict, max_tokens: int,
                   bos: str, layers: str, batch_size: int, n_boot: int, seed: int, check_texts: int) -> list[dict]:
+    from experiments.anisotropy.represent import encode, family_bos, layer_labels, self_similarity_by_layer
     from experiments.lm.arch import get_adapter
     from experiments.lm.sample import pad_id_of
 

@@ -28,10 +28,10 @@ from typing import Any, Iterable, Iterator, Sequence
 import numpy as np
 import torch
 
-from experiments.anisotropy.isotropy import SelfSimilarity, cosine_sums
+# FINAL = "final_norm" (ln_final.hook_normalized) is defined in isotropy.py, importable without torch
+from experiments.anisotropy.isotropy import FINAL, SelfSimilarity, cosine_sums
 from experiments.lm.arch import get_adapter
 
-FINAL = "final_norm"                      # ln_final.hook_normalized
 FINAL_HOOK = "ln_final.hook_normalized"
 BOS_POLICIES = ("none", "prepend", "tokenizer")
 FAMILY_BOS = {"gpt2": "none", "gpt_neo": "none", "opt": "prepend", "llama": "none"}
@@ -128,7 +128,7 @@ def _forward(adapter, seqs, labels, pad_id, device) -> tuple[dict[str, torch.Ten
     """(label -> (B, T, d) tensor, mask (B, T)) for one right-padded batch."""
     ids, mask = _padded(seqs, pad_id, device)
     with torch.no_grad():
-        _, cache = adapter.run_with_cache(ids, mask, names=_hook_names(labels))
+        _, cache = adapter.run_with_cache(ids, mask, names=_hook_names(labels), last_only=True)  # logits unused
     out = {}
     for label in labels:
         out[label] = cache[FINAL_HOOK] if label == FINAL else cache["resid_pre"][int(label.split(".")[1])]

@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
 from experiments.files import atomic_save_numpy
+
+# torch is imported in the functions that build tensors, so that encoding (encode_documents, the CLI) does not
+# pay for it.
+if TYPE_CHECKING:
+    import torch
 
 
 def encode_documents(tokenizer, docs: Iterable[str], batch_size: int = 1000, progress: bool = True) -> np.ndarray:
@@ -47,6 +51,8 @@ def encode_documents(tokenizer, docs: Iterable[str], batch_size: int = 1000, pro
 def random_batch(stream: np.ndarray, batch_size: int, block: int,
                  gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """`batch_size` random windows of `block`+1 tokens: inputs and next-token targets."""
+    import torch
+
     if len(stream) <= block + 1:
         raise ValueError(f"token stream of {len(stream)} tokens is shorter than one block of {block + 1}")
     starts = torch.randint(0, len(stream) - block - 1, (batch_size,), generator=gen).numpy()
@@ -59,6 +65,8 @@ def eval_blocks(stream: np.ndarray, block: int, max_blocks: int | None = None, *
                 from_end: bool = False) -> torch.Tensor:
     """Non-overlapping blocks of `block` tokens, shape (n, block), from the start of the stream (or its end,
     so that a final evaluation does not reuse the blocks a training run monitored)."""
+    import torch
+
     n = len(stream) // block
     if max_blocks is not None:
         n = min(n, max_blocks)
@@ -81,6 +89,8 @@ def document_batch(stream: np.ndarray, starts: np.ndarray, batch_size: int, bloc
                    gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """`batch_size` windows that each begin at a document start (its EOT as BOS), as prompts are fed at
     inference: absolute positions then mean the same thing in training and use."""
+    import torch
+
     idx = torch.randint(0, len(starts), (batch_size,), generator=gen).numpy()
     windows = np.stack([stream[s : s + block + 1] for s in starts[idx]]).astype(np.int64)
     t = torch.from_numpy(windows)
@@ -89,6 +99,8 @@ def document_batch(stream: np.ndarray, starts: np.ndarray, batch_size: int, bloc
 
 def document_eval_blocks(stream: np.ndarray, starts: np.ndarray, block: int, max_blocks: int) -> torch.Tensor:
     """The first `max_blocks` document-aligned windows of `block` tokens (fixed, for validation)."""
+    import torch
+
     sel = starts[:max_blocks]
     return torch.from_numpy(np.stack([stream[s : s + block] for s in sel]).astype(np.int64))
 

@@ -80,6 +80,7 @@ logit lens have no meaning there.
 """
 from __future__ import annotations
 
+import inspect
 import re
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -715,16 +716,18 @@ class Adapter:
         position_ids: torch.Tensor | None = None,
         detach: bool = True,
         device: torch.device | str | None = None,
+        last_only: bool = False,
     ) -> tuple[torch.Tensor, Cache]:
         """Forward pass recording the hook points `names` (alias names_filter; None: all but attn.hook_result).
 
         fwd_hooks run before caching (the cache holds the hooked values). With an attention_mask and no
         position_ids, positions are cumsum(mask) - 1, so left padding does not shift positions. Cached tensors are
-        detached (detach=False keeps the graph) and moved to `device` if given. Returns (logits, cache).
+        detached (detach=False keeps the graph) and moved to `device` if given. Returns (logits, cache);
+        last_only: logits (B, 1, vocab) of the last position only (run_with_hooks).
         """
         spec = names if names is not None else names_filter
         with self.hooks(fwd_hooks, self.resolve_names(spec, default=True), detach=detach, device=device) as cache:
-            logits = self._forward(input_ids, attention_mask, position_ids)
+            logits = self._forward(input_ids, attention_mask, position_ids, last_only=last_only)
         return logits, cache
 
     def run_with_hooks(
@@ -734,18 +737,34 @@ class Adapter:
         *,
         fwd_hooks: Iterable[tuple[NameSpec, HookFn]] = (),
         position_ids: torch.Tensor | None = None,
+        last_only: bool = False,
     ) -> torch.Tensor:
-        """Forward pass with `fwd_hooks` [(name | short name | list | filter, fn), ...]; returns the logits."""
-        with self.hooks(fwd_hooks):
-            return self._forward(input_ids, attention_mask, position_ids)
+        """Forward pass with `fwd_hooks` [(name | short name | list | filter, fn), ...]; returns the logits.
 
-    def _forward(self, input_ids, attention_mask, position_ids) -> torch.Tensor:
+        last_only: the unembedding runs on the last position only and the logits are (B, 1, vocab) (see
+        last_logits_kwargs); the residual stream and every hook point before the unembedding are unchanged.
+        """
+        with self.hooks(fwd_hooks):
+            return self._forward(input_ids, attention_mask, position_ids, last_only=last_only)
+
+    def last_logits_kwargs(self) -> dict:
+        """Keyword arguments asking the model for the last position's logits only (transformers'
+        `logits_to_keep=1`): a (B, T, vocab) unembedding becomes (B, 1, vocab). Empty where the model lacks the
+        argument; callers then slice (see _logits)."""
+        return {"logits_to_keep": 1} if "logits_to_keep" in inspect.signature(self.model.forward).parameters else {}
+
+    def _logits(self, out, last_only: bool) -> torch.Tensor:
+        return out.logits[:, -1:] if last_only else out.logits
+
+    def _forward(self, input_ids, attention_mask, position_ids, last_only: bool = False) -> torch.Tensor:
         if position_ids is None:
             if attention_mask is not None:
                 position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
             else:
                 position_ids = torch.arange(input_ids.shape[-1], device=input_ids.device).expand(input_ids.shape)
-        return self.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids).logits
+        extra = self.last_logits_kwargs() if last_only else {}
+        out = self.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, **extra)
+        return self._logits(out, last_only)
 
     # ---- partial forward from a block's input ----------------------------------------------------
 
@@ -756,11 +775,12 @@ class Adapter:
         layer = self._check_from_layer(layer)
         name = (f"blocks.{layer}.hook_resid_pre" if layer < self.n_layers
                 else f"blocks.{self.n_layers - 1}.hook_resid_post")
-        _, cache = self.run_with_cache(input_ids, attention_mask, names=[name], position_ids=position_ids)
+        _, cache = self.run_with_cache(input_ids, attention_mask, names=[name], position_ids=position_ids,
+                                       last_only=True)
         return cache[name]
 
     def forward_from(self, layer: int, resid: torch.Tensor, attention_mask: torch.Tensor | None = None,
-                     position_ids: torch.Tensor | None = None) -> torch.Tensor:
+                     position_ids: torch.Tensor | None = None, last_only: bool = False) -> torch.Tensor:
         """Logits of the model run from block `layer` on, with `resid` (B, T, d_model) as the input of that block.
 
         resid is what blocks.{layer}.hook_resid_pre records (resid_pre(layer, ...)); layer == n_layers: the final
@@ -775,7 +795,8 @@ class Adapter:
         embeddings (GPT-2, GPT-Neo, OPT) are not added twice. The list and the hook are restored also when the
         forward raises. Not combinable with hooks: adapter.hooks() / run_with_hooks install per-layer hooks keyed
         by the full model's layer index, so this raises ValueError while any forward hook is registered on the
-        model (or an adapter attention hook is active).
+        model (or an adapter attention hook is active). last_only: (B, 1, vocab) logits of the last position, as in
+        run_with_hooks (the unembedding dominates a forward from a late block of a large-vocabulary model).
         """
         layer = self._check_from_layer(layer)
         if resid.ndim != 3 or resid.shape[-1] != self.d_model:
@@ -801,8 +822,10 @@ class Adapter:
         handle = first.register_forward_pre_hook(feed, with_kwargs=True)
         try:
             setattr(base, attr, nn.ModuleList(blocks[layer:]))
-            return model(inputs_embeds=resid, attention_mask=attention_mask, position_ids=position_ids,
-                         use_cache=False).logits
+            extra = self.last_logits_kwargs() if last_only else {}
+            out = model(inputs_embeds=resid, attention_mask=attention_mask, position_ids=position_ids,
+                        use_cache=False, **extra)
+            return self._logits(out, last_only)
         finally:
             setattr(base, attr, full)
             handle.remove()

@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Iterable, Iterator
-
-from tokenizers import ByteLevelBPETokenizer
-from transformers import AutoTokenizer, PreTrainedTokenizerFast
+from typing import TYPE_CHECKING, Iterable, Iterator
 
 from experiments.files import atomic_dir
 
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerFast
+
+# `tokenizers` / `transformers` are imported where used, so that importing EOT or iter_documents stays cheap
+# (AutoTokenizer pulls in torch).
 EOT = "<|endoftext|>"
 
 
@@ -39,6 +41,9 @@ def iter_documents(path: str | Path, separator: str = EOT) -> Iterator[str]:
 
 def train_bpe(texts: Iterable[str], vocab_size: int, min_frequency: int = 2) -> PreTrainedTokenizerFast:
     """Train a byte-level BPE on `texts`; EOT is special token 0 and doubles as bos/eos/pad."""
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import PreTrainedTokenizerFast
+
     bpe = ByteLevelBPETokenizer()
     bpe.train_from_iterator(
         texts, vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=[EOT], show_progress=False
@@ -54,6 +59,8 @@ def save_tokenizer(tok: PreTrainedTokenizerFast, out_dir: str | Path) -> None:
 
 
 def load_tokenizer(path: str | Path) -> PreTrainedTokenizerFast:
+    from transformers import AutoTokenizer
+
     tok = AutoTokenizer.from_pretrained(str(path))
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
@@ -62,6 +69,8 @@ def load_tokenizer(path: str | Path) -> PreTrainedTokenizerFast:
 
 def pretrained_tokenizer(spec: str) -> PreTrainedTokenizerFast:
     """The tokenizer of a model spec (hub id from the local cache, or a directory); fails early if missing."""
+    from transformers import AutoTokenizer
+
     from experiments.hfcache import hf_hub_cache, hf_offline
     from experiments.lm.load import check_available
     from experiments.lm.spec import parse_spec

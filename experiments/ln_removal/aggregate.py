@@ -18,9 +18,11 @@ import pandas as pd
 
 from experiments.cli import add_output_args, output_paths
 from experiments.files import atomic_write_csv
-from experiments.ln_removal.converge import ROUND_COLUMNS
 
 OUTPUTS = ["curves", "ce", "dla", "neurons", "converge"]
+# one row of converge.py's rounds table; defined here (converge.py imports it) so that this step needs no torch
+ROUND_COLUMNS = ["model_id", "round", "steps", "val_ce_before", "val_ce_after", "rel_gain", "tol", "converged",
+                 "seconds"]
 
 
 def merge_curves(curves: list[pd.DataFrame], events: list[pd.DataFrame]) -> pd.DataFrame:

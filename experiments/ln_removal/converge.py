@@ -42,10 +42,9 @@ from experiments.files import atomic_dir, atomic_write_csv, atomic_write_text
 from experiments.lm.devices import pick_device
 from experiments.lm.load import load_model
 from experiments.lm.train import TrainConfig, evaluate, train
+from experiments.ln_removal.aggregate import ROUND_COLUMNS  # one row of the rounds table (defined without torch)
 from experiments.seeding import seed_everything
 
-ROUND_COLUMNS = ["model_id", "round", "steps", "val_ce_before", "val_ce_after", "rel_gain", "tol", "converged",
-                 "seconds"]  # one row of the rounds table
 ROUND_SEED_OFFSET = 1000  # round r trains on data seed seed + 1000 + r: never the fine-tune arms' batches (seed)
 
 

@@ -121,3 +121,31 @@ def test_refused_inside_hooks(adapter):
             adapter.forward_from(1, resid, mask)
     assert block_list(adapter) is not None and adapter.n_layers == N_LAYERS
     adapter.forward_from(1, resid, mask)  # fine again once the hooks are gone
+
+
+@pytest.mark.parametrize("layer", [0, N_LAYERS - 1, N_LAYERS])
+def test_last_only_logits_are_the_last_position(adapter, layer):
+    """last_only: (B, 1, vocab), the full logits' last column; resid_pre (which asks for last_only) is unchanged."""
+    ids, mask = batch()
+    with torch.no_grad():
+        full = adapter.run_with_hooks(ids, mask)
+        last = adapter.run_with_hooks(ids, mask, last_only=True)
+        logits, cache = adapter.run_with_cache(ids, mask, names=["resid_pre"], last_only=True)
+        resid = adapter.resid_pre(layer, ids, mask)
+        part = adapter.forward_from(layer, resid, mask, last_only=True)
+    assert last.shape == logits.shape == part.shape == (ids.shape[0], 1, full.shape[-1])
+    assert (last - full[:, -1:]).abs().max() < ATOL
+    assert (part - full[:, -1:]).abs().max() < ATOL
+    assert torch.equal(logits, last)
+    if layer < N_LAYERS:
+        assert torch.equal(resid, cache["resid_pre"][layer])
+
+
+def test_last_only_without_logits_to_keep_slices(adapter, monkeypatch):
+    """A model without transformers' logits_to_keep argument still gets (B, 1, vocab) (sliced)."""
+    ids, mask = batch()
+    monkeypatch.setattr(type(adapter), "last_logits_kwargs", lambda self: {})
+    with torch.no_grad():
+        full = adapter.run_with_hooks(ids, mask)
+        last = adapter.run_with_hooks(ids, mask, last_only=True)
+    assert torch.equal(last, full[:, -1:])
