@@ -32,7 +32,7 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from experiments.anchored_bias import edit, lens, predict, prompts
+from experiments.anchored_bias import edit, general, lens, predict, prompts
 from experiments.anchored_bias.items import LETTERS
 from experiments.cli import add_output_args, add_runtime_args, output_paths, setup_runtime
 from experiments.files import atomic_write_csv
@@ -186,6 +186,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--eval", required=True)
     ap.add_argument("--options", required=True, help="JSON: the config's analysis block + n_locate/n_eval/plant_topics")
     ap.add_argument("--no-edits", action="store_true", help="predictions only (no lens, no edits)")
+    ap.add_argument("--general-text", help="side effect: EOT-separated texts (anchored_bias.general); the mean "
+                    "next-token loss on them before and after each MLP edit goes into the meta table")
+    ap.add_argument("--general-max-tokens", type=int, default=None,
+                    help="tokens per general text (with --general-text)")
     add_runtime_args(ap)
     add_output_args(ap, OUTPUTS)
     args = ap.parse_args(argv)
@@ -195,6 +199,8 @@ def main(argv: list[str] | None = None) -> None:
     if missing:
         raise ValueError(f"--options lacks {missing}")
     out = output_paths(args, OUTPUTS)
+    if args.general_text and not args.general_max_tokens:
+        raise ValueError("--general-text needs --general-max-tokens")
     model, tok = load_model(args.spec, device=device)
     model.requires_grad_(False)
     ad = get_adapter(model)
@@ -305,6 +311,17 @@ def main(argv: list[str] | None = None) -> None:
         rows += summary_rows(base_loc, fail_loc, plant_topics, **keys, split="locate", condition="baseline",
                              lam2=np.nan)
     preds = [base_ev.assign(condition="baseline")]
+    general_texts = general.read_texts(args.general_text) if args.general_text else []
+
+    def general_nll() -> float:
+        return general.mean_nll(ad, tok, general_texts, args.general_max_tokens, o["batch_size"])[0]
+
+    if args.general_text:
+        meta["general_text"] = (f"{len(general_texts)} texts x <= {args.general_max_tokens} tokens" if general_texts
+                                else "not run: missing data (no general text: Debian fortunes not installed)")
+    if general_texts:
+        meta["general_nll_baseline"], meta["general_n_tokens"] = general.mean_nll(
+            ad, tok, general_texts, args.general_max_tokens, o["batch_size"])
 
     # --- edits, evaluated on eval -------------------------------------------------------------------------
     if vectors:
@@ -314,6 +331,13 @@ def main(argv: list[str] | None = None) -> None:
                                  lam2=float(lam2))
             if float(lam2) == float(o["lam2"]):
                 preds.append(p.assign(condition="oracle_mlp"))
+        if general_texts:  # the oracle edit depends on the gold letter: its loss under each letter's edit
+            nll = []
+            for g in sorted(set(ev.gold)):
+                delta = edit.paper_delta(ad, ev.enc.letter_ids, LETTERS.index(g), o["lam1"], o["lam2"])
+                with edit.edited(ad, [(l, n, delta) for l, n in vectors]):
+                    nll.append(general_nll())
+            meta["general_nll_oracle_mean"], meta["general_nll_oracle_max"] = float(np.mean(nll)), float(max(nll))
         expected_a = float((1.0 / loc.items["n_options"]).mean())
         loc.warm(first)
 
@@ -331,6 +355,8 @@ def main(argv: list[str] | None = None) -> None:
         delta = -lam1_fit * u_a
         with edit.edited(ad, [(l, n, delta) for l, n in vectors]):
             p = ev.predict_from(first)
+            if general_texts:
+                meta["general_nll_label_free"] = general_nll()
         rows += summary_rows(p, fail_ev, plant_topics, **keys, split="eval", condition="label_free_mlp", lam2=np.nan)
         preds.append(p.assign(condition="label_free_mlp"))
     if head_list:

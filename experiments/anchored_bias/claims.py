@@ -384,6 +384,18 @@ def section(s: pd.DataFrame, meta: pd.DataFrame, truth, models: dict, lam2: floa
               "or 4 x this model's decision margin / the paper's Fig. 1 margin 2.94 with threshold_scale margin). "
               "Located: the neuron with the largest mean direct logit attribution to A - gold on the failing "
               "items (or on all gold != A items when there are none)."]
+    if "general_text" in meta.columns:
+        lines += ["", "### Side effect on general text (mean next-token loss, nats; Debian fortunes, BOS + the first "
+                  "tokens of each text)", "", "| model | format | texts | tokens | baseline | after oracle MLP edit "
+                  "(mean / max over gold letters) | after label-free edit |", "|---|---|---|---|---|---|---|"]
+        for m in meta.dropna(subset=["general_text"]).itertuples():
+            def f(col):
+                v = getattr(m, col, float("nan"))
+                return f"{v:.3f}" if v == v else "-"
+            n_tok = getattr(m, "general_n_tokens", float("nan"))
+            lines.append(f"| {m.model} | {m.format} | {m.general_text} | {int(n_tok) if n_tok == n_tok else '-'} | "
+                         f"{f('general_nll_baseline')} | {f('general_nll_oracle_mean')} / {f('general_nll_oracle_max')}"
+                         f" | {f('general_nll_label_free')} |")
     if truth is not None:
         tr = truth.iloc[0]
         lines += ["", f"Weight plant: L{int(tr['layer'])}N{int(tr['neuron'])} ({tr['neuron_rule']}), strength "

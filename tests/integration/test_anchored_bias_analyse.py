@@ -88,3 +88,40 @@ def test_no_edits_writes_the_eval_baseline_only(world):
     cols = [f"logit_{x}" for x in LETTERS]
     assert np.nanmax(np.abs(out["predictions"][cols].to_numpy() - full_forward(d, tok, "eval"))) < 1e-4
     assert out["meta"].iloc[0]["located_on"] == "not run (--no-edits)"
+
+
+TEXTS = ["Which one is a fruit? Answer: apple", "A red car and a blue bus.", "The dog and the cat."]
+
+
+def per_text_nll(d, tok, texts, max_tokens):
+    """Pooled next-token loss with one unpadded forward per text (no batching, no mask)."""
+    from experiments.lm.load import load_model
+
+    model, _ = load_model(f"dir:{d / 'model'}")
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for t in texts:
+            ids = torch.tensor([[prompts.bos_id(tok)] + tok.encode(t, add_special_tokens=False)[:max_tokens]])
+            logp = model(input_ids=ids).logits[0, :-1].float().log_softmax(-1)
+            total -= float(logp.gather(-1, ids[0, 1:, None]).sum())
+            count += ids.shape[1] - 1
+    return total / count, count
+
+
+def test_general_text_side_effect(world):
+    d, tok = world
+    from experiments.lm.tokenizer import EOT
+
+    (d / "general.txt").write_text("".join(f"{t}\n{EOT}\n" for t in TEXTS))
+    out = run(d, "general", "--general-text", str(d / "general.txt"), "--general-max-tokens", "6")
+    meta = out["meta"].iloc[0]
+    want, n = per_text_nll(d, tok, TEXTS, 6)
+    assert meta["general_n_tokens"] == n
+    assert meta["general_nll_baseline"] == pytest.approx(want, abs=1e-4)  # batched + right-padded = one by one
+    for col in ("general_nll_label_free", "general_nll_oracle_mean", "general_nll_oracle_max"):
+        assert np.isfinite(meta[col]) and meta[col] != pytest.approx(meta["general_nll_baseline"], abs=1e-6)
+    assert meta["general_nll_oracle_max"] >= meta["general_nll_oracle_mean"]
+    (d / "empty.txt").write_text("")
+    meta = run(d, "general_missing", "--general-text", str(d / "empty.txt"), "--general-max-tokens", "6")["meta"]
+    assert meta.iloc[0]["general_text"].startswith("not run: missing data")
+    assert "general_nll_baseline" not in meta.columns

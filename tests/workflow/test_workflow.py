@@ -40,7 +40,7 @@ MINI_RULES = {
     "anisotropy": {"an_texts": 1, "an_corpus": 1, "an_train": 3, "an_measure": 1, "an_measure_tiny": 1,
                    "an_isotropy": 1, "an_decode": 1, "an_metrics": 1},
     "anchored_bias": {"ab_items": 1, "ab_tokenizer": 1, "ab_encode": 4, "ab_train": 2, "ab_plant": 1,
-                      "ab_analyse": 5, "ab_collect": 1},
+                      "ab_analyse": 5, "ab_collect": 1, "ab_general_text": 1},
 }
 
 

@@ -41,6 +41,14 @@ def ab_options(model):
 
 
 AB_OUTS = ["summary", "predictions", "layers", "neurons", "heads", "meta"]
+AB_GENERAL = AB.get("general_text", {})
+AB_GENERAL_FILE = f"{AB_RES}/general_text.txt"
+
+
+def ab_general(model):
+    """The general-text file for this model's side-effect loss, or nothing (general_text.models)."""
+    which = AB_GENERAL.get("models", "none")
+    return [AB_GENERAL_FILE] if which == "all" or (which == "pretrained" and AB_MODELS[model]["kind"] == "pretrained") else []
 
 wildcard_constraints:
     ab_model="|".join(re.escape(m) for m in AB_MODELS) or "NONE",
@@ -140,14 +148,31 @@ rule ab_plant:
         " --batch-size {params.batch} --threads {threads} --out {output.model} --truth {output.truth} > {log} 2>&1"
 
 
+rule ab_general_text:
+    """A seeded sample of real human text (Debian fortunes) for the edits' side effect on general text."""
+    output: AB_GENERAL_FILE
+    params: g=AB_GENERAL, seed=AB.get("seed")
+    log: "logs/anchored_bias/general_text.log"
+    benchmark: "logs/benchmarks/anchored_bias/general_text.tsv"
+    conda: CONDA_ENV
+    threads: 1
+    resources: **CPU_RES
+    shell:
+        "python -m experiments.anchored_bias.general --lang {params.g[lang]} --n-texts {params.g[n_texts]}"
+        " --seed {params.seed} --out {output} > {log} 2>&1"
+
+
 rule ab_analyse:
     """Predictions, the logit lens on the locate split, edits evaluated on the eval split (one model x format)."""
     input:
         model=lambda wc: ab_model_input(wc.ab_model),
         locate=f"{AB_RES}/items/locate.csv",
         eval=f"{AB_RES}/items/eval.csv",
+        general=lambda wc: ab_general(wc.ab_model) if wc.ab_format in AB_MODELS[wc.ab_model]["edit_formats"] else [],
     output: **{k: f"{AB_OUT}/runs/{{ab_model}}__{{ab_format}}/{k}.csv" for k in AB_OUTS}
     params:
+        general=lambda wc, input: (f"--general-text {input.general} --general-max-tokens {AB_GENERAL['max_tokens']}"
+                                   if input.general else ""),
         spec=lambda wc: ab_model_spec(wc.ab_model),
         options=lambda wc: as_json(ab_options(wc.ab_model)),
         edits=lambda wc: "" if wc.ab_format in AB_MODELS[wc.ab_model]["edit_formats"] else "--no-edits",
@@ -161,7 +186,8 @@ rule ab_analyse:
     shell:
         "python -m experiments.anchored_bias.analyse --spec {params.spec} --model-id {wildcards.ab_model}"
         " --format {wildcards.ab_format} --locate {input.locate} --eval {input.eval} --options {params.options}"
-        " {params.edits} --seed {params.seed} --device {COMPUTE[device]} --threads {threads} {params.outs}"
+        " {params.edits} {params.general} --seed {params.seed} --device {COMPUTE[device]} --threads {threads}"
+        " {params.outs}"
         " > {log} 2>&1"
 
 
