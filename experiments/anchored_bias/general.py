@@ -44,10 +44,9 @@ def mean_nll(adapter, tokenizer, texts: list[str], max_tokens: int, batch_size: 
             for i, r in enumerate(rows):
                 ids[i, :len(r)] = torch.tensor(r)
                 mask[i, :len(r)] = 1
-            logits = adapter.run_with_hooks(ids, mask)[:, :-1].float()
             target = mask[:, 1:].bool()
-            logp = logits.log_softmax(-1).gather(-1, ids[:, 1:, None]).squeeze(-1)
-            total += float(-logp[target].double().sum())
+            logits = adapter.run_with_hooks(ids, mask)[:, :-1][target].float()  # (real next tokens, vocab)
+            total += float(torch.nn.functional.cross_entropy(logits, ids[:, 1:][target], reduction="sum"))
             count += int(target.sum())
     return (total / count if count else math.nan), count
 
