@@ -21,7 +21,7 @@ from pathlib import Path
 from experiments.errors import MissingArtifactError
 from experiments.hfcache import hf_cache_description, hf_hub_cache, hf_offline, hub_download_hint
 
-__all__ = ["check_dataset_available", "cached_dataset_snapshot", "load_hub_text"]
+__all__ = ["check_dataset_available", "cached_dataset_snapshot", "load_hub_rows", "load_hub_text"]
 
 _SHA = re.compile(r"^[0-9a-f]{40}$")
 
@@ -90,6 +90,44 @@ def check_dataset_available(
     return snapshot
 
 
+def _open_split(dataset_id, split, revision, config_name, data_files, streaming):
+    """One split of a hub dataset: from the local snapshot if cached, else (online only) from the hub."""
+    snapshot = cached_dataset_snapshot(dataset_id, revision)
+    if snapshot is None and hf_offline():
+        check_dataset_available(dataset_id, revision)  # raises with the download hint
+    _require_datasets()
+    import datasets
+
+    kwargs: dict = {"name": config_name, "data_files": data_files, "split": split, "streaming": streaming}
+    if snapshot is not None:
+        return datasets.load_dataset(str(snapshot), **kwargs)
+    return datasets.load_dataset(dataset_id, revision=revision, **kwargs)
+
+
+def load_hub_rows(
+    dataset_id: str,
+    split: str,
+    *,
+    revision: str | None = None,
+    config_name: str | None = None,
+    data_files: str | Sequence[str] | dict[str, str | Sequence[str]] | None = None,
+    columns: Sequence[str] = (),
+    limit: int | None = None,
+) -> list[dict]:
+    """The rows of one split of a hub dataset as dicts (cache, offline and `limit` as in load_hub_text).
+
+    columns: those every row must have (ValueError naming the dataset's columns otherwise)."""
+    if limit is not None and limit < 0:
+        raise ValueError(f"limit must be >= 0, got {limit}")
+    ds = _open_split(dataset_id, split, revision, config_name, data_files, limit is not None)
+    have = ds.column_names
+    missing = [c for c in columns if have is not None and c not in have]
+    if missing:
+        raise ValueError(f"dataset {dataset_id!r} split {split!r} has no column {missing}; columns: {have}")
+    rows = ds if limit is None else itertools.islice(ds, limit)
+    return [dict(r) for r in rows]
+
+
 def load_hub_text(
     dataset_id: str,
     split: str,
@@ -126,18 +164,7 @@ def load_hub_text(
     """
     if limit is not None and limit < 0:
         raise ValueError(f"limit must be >= 0, got {limit}")
-    snapshot = cached_dataset_snapshot(dataset_id, revision)
-    if snapshot is None and hf_offline():
-        check_dataset_available(dataset_id, revision)  # raises with the download hint
-    _require_datasets()
-    import datasets
-
-    kwargs: dict = {"name": config_name, "data_files": data_files, "split": split, "streaming": limit is not None}
-    if snapshot is not None:
-        ds = datasets.load_dataset(str(snapshot), **kwargs)
-    else:
-        ds = datasets.load_dataset(dataset_id, revision=revision, **kwargs)
-
+    ds = _open_split(dataset_id, split, revision, config_name, data_files, limit is not None)
     columns = ds.column_names
     if columns is not None and text_field not in columns:
         raise ValueError(f"dataset {dataset_id!r} split {split!r} has no column {text_field!r}; columns: {columns}")
