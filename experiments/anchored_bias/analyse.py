@@ -18,9 +18,11 @@ is measured on `eval`, never on the items that located the vectors):
    and its rank are reported beside it (on the tiny models the filter ties: their letter directions are nearly
    collinear, so a single vector's lens gap rarely exceeds 4).
 3. Edits on `eval`: the paper's oracle update (lambda1 = 1, each lambda2 of the sweep, per item with its gold
-   letter), the label-free edit (lambda1 fitted on `locate` without labels), the oracle attention swap and the
-   label-free equalisation in the located heads. Summaries per subset: all items, failing items, gold = A items,
-   and (data-planted world) the trigger topics vs the others.
+   letter), the label-free edit (lambda1 fitted on `locate` without labels), both added to v with the sign of
+   the neuron's mean coefficient k on the failing locate items (+1 for GPT-2's located neurons: the notebook's
+   update; a gated MLP's k can be negative, and v + delta would then push the other way), the oracle attention
+   swap and the label-free equalisation in the located heads. Summaries per subset: all items, failing items,
+   gold = A items, and (data-planted world) the trigger topics vs the others.
 """
 from __future__ import annotations
 
@@ -147,16 +149,25 @@ class Runner:
         return predict.predictions(self.items[mask], np.concatenate(ll), np.concatenate(top), self.enc.letter_ids)
 
 
-def oracle_mlp(run: Runner, vectors: list[tuple[int, int]], lam1: float, lam2: float) -> pd.DataFrame:
+def signed_edits(vectors: list[tuple[int, int]], signs: dict, delta: torch.Tensor) -> list:
+    """(layer, neuron, sign * delta) per located vector: the update acts through k * v, so for a neuron whose
+    coefficient k is negative at the answer (gated MLPs such as Llama's; GELU's k is mostly positive) the same
+    change of the logits needs -delta. sign = +1 is the notebook's update exactly (1.0 * delta == delta)."""
+    return [(l, n, signs[(l, n)] * delta) for l, n in vectors]
+
+
+def oracle_mlp(run: Runner, vectors: list[tuple[int, int]], lam1: float, lam2: float,
+               signs: dict | None = None) -> pd.DataFrame:
     """The paper's per-item update: items grouped by gold letter, each group run with its own edit."""
     parts = []
     first = min(l for l, _ in vectors)
+    signs = signs or {v: 1.0 for v in vectors}
     run.warm(first)
     for g in sorted(set(run.gold)):
         mask = run.gold == g
         gi = LETTERS.index(g)
         delta = edit.paper_delta(run.adapter, run.enc.letter_ids, gi, lam1, lam2)
-        with edit.edited(run.adapter, [(l, n, delta) for l, n in vectors]):
+        with edit.edited(run.adapter, signed_edits(vectors, signs, delta)):
             parts.append(run.predict_from(first, mask))
     return pd.concat(parts).set_index("item").loc[run.items["item"]].reset_index()
 
@@ -263,6 +274,9 @@ def main(argv: list[str] | None = None) -> None:
         flat["rank_projection"] = np.arange(1, len(flat) + 1)
         neurons = flat[(flat["rank_filter"] <= 20) | (flat["rank_projection"] <= 20)].assign(**keys)
         vectors = [(int(r.layer), int(r.neuron)) for r in flat.head(o["n_vectors"]).itertuples()]
+        k_mean = {(l, n): float(acts.post[focus][:, l, n].mean()) for l, n in vectors}
+        signs = {v: (1.0 if k >= 0 else -1.0) for v, k in k_mean.items()}
+        meta["located_mean_activation"] = ";".join(f"{k_mean[v]:.4g}" for v in vectors)
         hs = lens.head_scores(acts, gold_na)[focus].mean(0)  # (L, H)
         att = acts.letter_attn[focus]  # (n, L, H, 5)
         heads = pd.DataFrame({**keys, "layer": np.repeat(np.arange(L), H), "head": np.tile(np.arange(H), L),
@@ -287,7 +301,7 @@ def main(argv: list[str] | None = None) -> None:
                                         "candidate_share_gold_not_A", "projection_mean", "rank_filter",
                                         "rank_projection"])
         heads = pd.DataFrame(columns=[*keys, "layer", "head", "lens_score_mean", "attn_on_A_mean", "rank", "chosen"])
-        vectors, head_list = [], []
+        vectors, head_list, signs = [], [], {}
         meta["located_on"] = "not run (--no-edits)" if args.no_edits else "none (no gold != A items)"
 
     # --- baseline on eval: with a located vector, the cached residual entering its block + the blocks after it
@@ -326,7 +340,7 @@ def main(argv: list[str] | None = None) -> None:
     # --- edits, evaluated on eval -------------------------------------------------------------------------
     if vectors:
         for lam2 in tqdm(o["lam2_sweep"], desc=f"{args.model_id} oracle lambda2 sweep", mininterval=5):
-            p = oracle_mlp(ev, vectors, o["lam1"], float(lam2))
+            p = oracle_mlp(ev, vectors, o["lam1"], float(lam2), signs)
             rows += summary_rows(p, fail_ev, plant_topics, **keys, split="eval", condition="oracle_mlp",
                                  lam2=float(lam2))
             if float(lam2) == float(o["lam2"]):
@@ -335,7 +349,7 @@ def main(argv: list[str] | None = None) -> None:
             nll = []
             for g in sorted(set(ev.gold)):
                 delta = edit.paper_delta(ad, ev.enc.letter_ids, LETTERS.index(g), o["lam1"], o["lam2"])
-                with edit.edited(ad, [(l, n, delta) for l, n in vectors]):
+                with edit.edited(ad, signed_edits(vectors, signs, delta)):
                     nll.append(general_nll())
             meta["general_nll_oracle_mean"], meta["general_nll_oracle_max"] = float(np.mean(nll)), float(max(nll))
         expected_a = float((1.0 / loc.items["n_options"]).mean())
@@ -345,7 +359,7 @@ def main(argv: list[str] | None = None) -> None:
 
         def a_share(lam1: float) -> float:
             delta = -lam1 * u_a
-            with edit.edited(ad, [(l, n, delta) for l, n in vectors]):
+            with edit.edited(ad, signed_edits(vectors, signs, delta)):
                 return float((loc.predict_from(first)["pred_option"] == "A").mean())
 
         lam1_fit, share_fit, fits = fit_label_free(a_share, expected_a, len(loc.items), o["label_free_max"],
@@ -353,7 +367,7 @@ def main(argv: list[str] | None = None) -> None:
         meta.update(label_free_lam1=lam1_fit, label_free_locate_A_share=share_fit, expected_A_share=expected_a,
                     label_free_fit=json.dumps(fits))
         delta = -lam1_fit * u_a
-        with edit.edited(ad, [(l, n, delta) for l, n in vectors]):
+        with edit.edited(ad, signed_edits(vectors, signs, delta)):
             p = ev.predict_from(first)
             if general_texts:
                 meta["general_nll_label_free"] = general_nll()

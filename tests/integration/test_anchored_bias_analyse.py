@@ -125,3 +125,19 @@ def test_general_text_side_effect(world):
     meta = run(d, "general_missing", "--general-text", str(d / "empty.txt"), "--general-max-tokens", "6")["meta"]
     assert meta.iloc[0]["general_text"].startswith("not run: missing data")
     assert "general_nll_baseline" not in meta.columns
+
+
+def test_signed_edits_flip_the_update_for_a_negative_coefficient():
+    delta = torch.tensor([0.5, -1.25, 3.0])
+    vectors = [(1, 7), (0, 3)]
+    out = analyse.signed_edits(vectors, {(1, 7): 1.0, (0, 3): -1.0}, delta)
+    assert [(l, n) for l, n, _ in out] == vectors
+    assert torch.equal(out[0][2], delta)  # +1: the notebook's update, bit for bit
+    assert torch.equal(out[1][2], -delta)
+
+
+def test_located_vector_sign_is_recorded(world):
+    d, _ = world
+    meta = run(d, "sign")["meta"].iloc[0]
+    k = float(str(meta["located_mean_activation"]).split(";")[0])
+    assert k > 0  # the planted neuron fires positively (bias +3): the update is applied unflipped
