@@ -137,15 +137,15 @@ class Runner:
         mask = np.ones(len(self.items), bool) if mask is None else mask
         idx = torch.from_numpy(np.flatnonzero(mask))
         resid, attn = self._resid[layer][idx], self.enc.attention_mask[idx]
-        letters = torch.tensor(self.enc.letter_ids)
         ll, top = [], []
         for s in range(0, len(idx), self.batch_size):
             r, m = resid[s:s + self.batch_size], attn[s:s + self.batch_size]
             cut = m.shape[1] - int(m.sum(1).max())
             logits = self.adapter.forward_from(layer, r[:, cut:].to(self.adapter.W_U.dtype), m[:, cut:],
-                                               last_only=True)[:, -1].float()
-            ll.append(logits[:, letters].double().numpy())
-            top.append(logits.argmax(-1).numpy())
+                                               last_only=True)
+            letter_logits, argmax = predict.readout(logits, self.enc.letter_ids)
+            ll.append(letter_logits)
+            top.append(argmax)
         return predict.predictions(self.items[mask], np.concatenate(ll), np.concatenate(top), self.enc.letter_ids)
 
 
@@ -156,12 +156,10 @@ def signed_edits(vectors: list[tuple[int, int]], signs: dict, delta: torch.Tenso
     return [(l, n, signs[(l, n)] * delta) for l, n in vectors]
 
 
-def oracle_mlp(run: Runner, vectors: list[tuple[int, int]], lam1: float, lam2: float,
-               signs: dict | None = None) -> pd.DataFrame:
+def oracle_mlp(run: Runner, vectors: list[tuple[int, int]], lam1: float, lam2: float, signs: dict) -> pd.DataFrame:
     """The paper's per-item update: items grouped by gold letter, each group run with its own edit."""
     parts = []
     first = min(l for l, _ in vectors)
-    signs = signs or {v: 1.0 for v in vectors}
     run.warm(first)
     for g in sorted(set(run.gold)):
         mask = run.gold == g
@@ -327,15 +325,14 @@ def main(argv: list[str] | None = None) -> None:
     preds = [base_ev.assign(condition="baseline")]
     general_texts = general.read_texts(args.general_text) if args.general_text else []
 
-    def general_nll() -> float:
-        return general.mean_nll(ad, tok, general_texts, args.general_max_tokens, o["batch_size"])[0]
+    def general_nll() -> tuple[float, int]:
+        return general.mean_nll(ad, tok, general_texts, args.general_max_tokens, o["batch_size"])
 
     if args.general_text:
         meta["general_text"] = (f"{len(general_texts)} texts x <= {args.general_max_tokens} tokens" if general_texts
                                 else "not run: missing data (no general text: Debian fortunes not installed)")
     if general_texts:
-        meta["general_nll_baseline"], meta["general_n_tokens"] = general.mean_nll(
-            ad, tok, general_texts, args.general_max_tokens, o["batch_size"])
+        meta["general_nll_baseline"], meta["general_n_tokens"] = general_nll()
 
     # --- edits, evaluated on eval -------------------------------------------------------------------------
     if vectors:
@@ -350,7 +347,7 @@ def main(argv: list[str] | None = None) -> None:
             for g in sorted(set(ev.gold)):
                 delta = edit.paper_delta(ad, ev.enc.letter_ids, LETTERS.index(g), o["lam1"], o["lam2"])
                 with edit.edited(ad, signed_edits(vectors, signs, delta)):
-                    nll.append(general_nll())
+                    nll.append(general_nll()[0])
             meta["general_nll_oracle_mean"], meta["general_nll_oracle_max"] = float(np.mean(nll)), float(max(nll))
         expected_a = float((1.0 / loc.items["n_options"]).mean())
         loc.warm(first)
@@ -370,7 +367,7 @@ def main(argv: list[str] | None = None) -> None:
         with edit.edited(ad, signed_edits(vectors, signs, delta)):
             p = ev.predict_from(first)
             if general_texts:
-                meta["general_nll_label_free"] = general_nll()
+                meta["general_nll_label_free"] = general_nll()[0]
         rows += summary_rows(p, fail_ev, plant_topics, **keys, split="eval", condition="label_free_mlp", lam2=np.nan)
         preds.append(p.assign(condition="label_free_mlp"))
     if head_list:

@@ -25,30 +25,18 @@ def read_texts(path: str | Path) -> list[str]:
 
 
 def mean_nll(adapter, tokenizer, texts: list[str], max_tokens: int, batch_size: int) -> tuple[float, int]:
-    """(pooled mean next-token loss in nats, number of predicted tokens); (nan, 0) without texts."""
-    import torch
-
+    """(pooled mean next-token loss in nats, number of predicted tokens); (nan, 0) without texts. Scored by the
+    shared scorer (lm.score: BOS as the one shared prefix, each text's tokens as its continuation)."""
     from experiments.anchored_bias.prompts import bos_id
+    from experiments.lm.score import token_pair_logprobs
 
     if not texts:
         return float("nan"), 0
     bos = bos_id(tokenizer)
-    seqs = [[bos] + tokenizer.encode(t, add_special_tokens=False)[:max_tokens] for t in texts]
-    total, count = 0.0, 0
-    with torch.no_grad():
-        for s in range(0, len(seqs), batch_size):
-            rows = seqs[s:s + batch_size]
-            width = max(len(r) for r in rows)
-            ids = torch.full((len(rows), width), bos, dtype=torch.long)
-            mask = torch.zeros(len(rows), width, dtype=torch.long)
-            for i, r in enumerate(rows):
-                ids[i, :len(r)] = torch.tensor(r)
-                mask[i, :len(r)] = 1
-            target = mask[:, 1:].bool()
-            logits = adapter.run_with_hooks(ids, mask)[:, :-1][target].float()  # (real next tokens, vocab)
-            total += float(torch.nn.functional.cross_entropy(logits, ids[:, 1:][target], reduction="sum"))
-            count += int(target.sum())
-    return (total / count if count else math.nan), count
+    pairs = [([bos], tokenizer.encode(t, add_special_tokens=False)[:max_tokens]) for t in texts]
+    scores = token_pair_logprobs(adapter.model, pairs, bos, batch_size)
+    count = sum(s.n_tokens for s in scores)
+    return (-sum(s.logprob for s in scores) / count if count else math.nan), count
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from experiments.anchored_bias.predict import readout
 from experiments.anchored_bias.prompts import Encoded, batches
 
 
@@ -96,16 +97,16 @@ def answer_activations(adapter, enc: Encoded, batch_size: int) -> AnswerActs:
                                                            "attn.hook_pattern")] + [f"blocks.{L - 1}.hook_resid_post"]
     outs: dict[str, list] = {k: [] for k in ("mlp_out", "post", "head_lens", "letter_attn", "final_scale",
                                              "letter_logits", "top")}
-    letters = torch.tensor(enc.letter_ids)
     for rows, ids, mask, cut in batches(enc, batch_size):
         store: dict[str, torch.Tensor] = {}
 
         def keep(t, hook):
             store[str(hook)] = t[:, :, -1].clone() if str(hook).endswith("hook_pattern") else t[:, -1].clone()
 
-        logits = adapter.run_with_hooks(ids, mask, fwd_hooks=[(names, keep)], last_only=True)[:, -1].float()
-        outs["letter_logits"].append(logits[:, letters].double())  # as predict.final_logits reads them
-        outs["top"].append(logits.argmax(-1))
+        ll, top = readout(adapter.run_with_hooks(ids, mask, fwd_hooks=[(names, keep)], last_only=True),
+                          enc.letter_ids)
+        outs["letter_logits"].append(torch.from_numpy(ll))
+        outs["top"].append(torch.from_numpy(top))
         pos = enc.letter_pos[rows] - cut  # (b, 5)
         present = enc.letter_pos[rows] >= 0
         outs["mlp_out"].append(torch.stack([store[f"blocks.{l}.hook_mlp_out"] for l in range(L)], 1).float())

@@ -23,18 +23,24 @@ from experiments.anchored_bias.prompts import Encoded, batches
 HookFactory = Callable[[slice, int], Iterable]  # (rows of the batch, left columns cut) -> fwd_hooks
 
 
+def readout(logits: torch.Tensor, letter_ids: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """The model's answer from logits (B, T, vocab) (or (B, 1, vocab)): (letter logits (B, 5) float64,
+    full-vocabulary argmax token id (B,)) at the last position."""
+    last = logits[:, -1].float()
+    return last[:, torch.tensor(letter_ids)].double().numpy(), last.argmax(-1).numpy()
+
+
 @torch.no_grad()
 def final_logits(adapter, enc: Encoded, batch_size: int, hooks: HookFactory | None = None,
                  desc: str | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(letter logits (n, 5) float64, full-vocabulary argmax token id (n,)) at the last position."""
-    letters = torch.tensor(enc.letter_ids)
+    """readout of every item: (letter logits (n, 5) float64, full-vocabulary argmax token id (n,))."""
     out_l, out_top = [], []
     for rows, ids, mask, cut in tqdm(list(batches(enc, batch_size)), desc=desc, disable=desc is None,
                                      mininterval=5, unit="batch"):
         fwd = list(hooks(rows, cut)) if hooks is not None else []
-        logits = adapter.run_with_hooks(ids, mask, fwd_hooks=fwd, last_only=True)[:, -1].float()
-        out_l.append(logits[:, letters].double().numpy())
-        out_top.append(logits.argmax(-1).numpy())
+        ll, top = readout(adapter.run_with_hooks(ids, mask, fwd_hooks=fwd, last_only=True), enc.letter_ids)
+        out_l.append(ll)
+        out_top.append(top)
     return np.concatenate(out_l), np.concatenate(out_top)
 
 

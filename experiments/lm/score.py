@@ -245,6 +245,13 @@ def _score_pairs(model, pairs: list[tuple[list[int], list[int]]], pad_id: int, b
 
 
 @torch.inference_mode()
+def token_pair_logprobs(model, pairs: list[tuple[list[int], list[int]]], pad_id: int, batch_size: int = 32,
+                        progress: bool = False) -> list[ContinuationScore]:
+    """continuation_logprobs for pairs already tokenized: (prefix ids, continuation ids) per pair."""
+    return _score_pairs(model, pairs, pad_id, batch_size, progress)
+
+
+@torch.inference_mode()
 def continuation_logprobs(model, tokenizer, prefixes: list[str], continuations: list[str], batch_size: int = 32,
                           progress: bool = False) -> list[ContinuationScore]:
     """log p(continuation | prefix) summed over continuation tokens, with the token count, per pair.
