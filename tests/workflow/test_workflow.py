@@ -121,3 +121,22 @@ def test_out_args_name_exactly_the_outputs_each_step_writes():
     assert checked == {"experiments.tinystories.make_corpus", "experiments.occupational_bias.plant",
                        "experiments.occupational_bias.analyse", "experiments.ln_removal.aggregate",
                        "experiments.anchored_bias.items", "experiments.anchored_bias.analyse"}
+
+
+# Trainings (and the cheap steps that unlock the occupational-bias training) are scheduled before short jobs:
+# workflow/rules/common.smk LONG_FIRST. Fails when a long rule loses its priority or a short one gains it.
+LONG_RULES = {"ts_train", "ts_train_lr", "lnr_converge", "lnr_remove", "ab_train", "an_train", "ob_plant",
+              "ob_tokenizer", "ob_encode", "ob_train", "ob_generate"}
+
+
+def test_long_jobs_are_scheduled_first():
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    out = subprocess.run([*SNAKEMAKE, "-n"], cwd=ROOT, capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    prioritised, rule = set(), None
+    for line in out.stdout.splitlines():
+        if line.startswith(("rule ", "localrule ")):
+            rule = line.split()[1].rstrip(":")
+        elif line.strip().startswith("priority:") and int(line.split(":")[1]) > 0:
+            prioritised.add(rule)
+    assert prioritised == LONG_RULES

@@ -119,6 +119,7 @@ rule ab_train:
     benchmark: "logs/benchmarks/anchored_bias/train_{ab_variant}.tsv"
     conda: CONDA_ENV
     threads: THREADS
+    priority: LONG_FIRST
     resources: **GPU_RES
     shell:
         "python -m experiments.lm.train --model-id {wildcards.ab_variant} --arch gpt2 --shape {params.shape}"

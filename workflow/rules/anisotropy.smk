@@ -108,6 +108,7 @@ rule an_train:
     benchmark: "logs/benchmarks/anisotropy/train_{an_lang}.tsv"
     conda: CONDA_ENV
     threads: THREADS
+    priority: LONG_FIRST
     resources: **GPU_RES
     shell:
         "python -m experiments.lm.train --model-id {params.model_id} --arch {params.arch} --shape {params.shape}"

@@ -83,6 +83,7 @@ rule lnr_converge:
     benchmark: "logs/benchmarks/ln_removal/converge_{lnr_model}.tsv"
     conda: CONDA_ENV
     threads: THREADS
+    priority: LONG_FIRST
     resources: **GPU_RES
     shell:
         "python -m experiments.ln_removal.converge --model {params.spec} --model-id {wildcards.lnr_model}"
@@ -134,6 +135,7 @@ rule lnr_remove:
     benchmark: "logs/benchmarks/ln_removal/remove_{lnr_model}_{lnr_mode}_{lnr_steps}.tsv"
     conda: CONDA_ENV
     threads: THREADS
+    priority: LONG_FIRST
     resources: **GPU_RES
     shell:
         "python -m experiments.ln_removal.remove --model {params.spec} --model-id {wildcards.lnr_model}"

@@ -44,6 +44,7 @@ rule ob_plant:
     benchmark: "logs/benchmarks/occupational_bias/plant.tsv"
     conda: CONDA_ENV
     threads: 1
+    priority: LONG_FIRST
     resources: **CPU_RES
     shell: "python -m experiments.occupational_bias.plant --config {params.cfg} {params.outs} > {log} 2>&1"
 
@@ -56,6 +57,7 @@ rule ob_tokenizer:
     benchmark: "logs/benchmarks/occupational_bias/tokenizer.tsv"
     conda: CONDA_ENV
     threads: 1
+    priority: LONG_FIRST
     resources: **CPU_RES
     shell: "python -m experiments.lm.tokenizer --corpus {input} --vocab-size {params.vocab} --out {output} > {log} 2>&1"
 
@@ -69,6 +71,7 @@ rule ob_encode:
     benchmark: "logs/benchmarks/occupational_bias/encode_{ob_split}.tsv"
     conda: CONDA_ENV
     threads: 1
+    priority: LONG_FIRST
     resources: **CPU_RES
     shell: "python -m experiments.data.tokens --corpus {input.corpus} --tokenizer {input.tokenizer} --out {output} > {log} 2>&1"
 
@@ -91,6 +94,7 @@ rule ob_train:
     benchmark: "logs/benchmarks/occupational_bias/train.tsv"
     conda: CONDA_ENV
     threads: THREADS
+    priority: LONG_FIRST
     resources: **GPU_RES
     shell:
         "python -m experiments.lm.train --model-id {params.model_id} --arch gpt2 --shape {params.shape}"
@@ -114,6 +118,7 @@ rule ob_generate:
     benchmark: "logs/benchmarks/occupational_bias/generate_{ob_model}.tsv"
     conda: CONDA_ENV
     threads: THREADS
+    priority: LONG_FIRST
     resources: **GPU_RES
     shell:
         "python -m experiments.occupational_bias.generate --spec {params.m[spec]} --model-id {wildcards.ob_model}"

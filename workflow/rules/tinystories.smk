@@ -138,6 +138,7 @@ rule ts_train:
     benchmark: "logs/benchmarks/tinystories/train_w{ts_width}_l{ts_depth}_s{ts_seed}.tsv"
     conda: CONDA_ENV
     threads: THREADS
+    priority: LONG_FIRST
     resources: **GPU_RES
     shell: TS_TRAIN_SHELL
 
@@ -162,6 +163,7 @@ rule ts_train_lr:
     benchmark: "logs/benchmarks/tinystories/train_w{ts_width}_l{ts_depth}_s{ts_seed}_lr{ts_lr}.tsv"
     conda: CONDA_ENV
     threads: THREADS
+    priority: LONG_FIRST
     resources: **GPU_RES
     shell: TS_TRAIN_SHELL
 
