@@ -53,3 +53,13 @@ onstart:
     missing = [p for kind, name, _ in artifacts(config) if (p := check(kind, name))]
     if missing:
         raise WorkflowError("missing external artifacts (run `make check-paper`):\n" + "\n".join(missing))
+    if COMPUTE["warm"]:
+        start_warm_server()
+
+
+onsuccess:
+    stop_warm_server()
+
+
+onerror:
+    stop_warm_server()

@@ -73,7 +73,7 @@ rule ab_items:
     conda: CONDA_ENV
     threads: 1
     resources: **CPU_RES
-    shell: "python -m experiments.anchored_bias.items --config {params.cfg} {params.outs} > {log} 2>&1"
+    shell: "{RUN_STEP} experiments.anchored_bias.items --config {params.cfg} {params.outs} > {log} 2>&1"
 
 
 rule ab_tokenizer:
@@ -85,7 +85,7 @@ rule ab_tokenizer:
     conda: CONDA_ENV
     threads: 1
     resources: **CPU_RES
-    shell: "python -m experiments.lm.tokenizer --corpus {input} --vocab-size {params.vocab} --out {output} > {log} 2>&1"
+    shell: "{RUN_STEP} experiments.lm.tokenizer --corpus {input} --vocab-size {params.vocab} --out {output} > {log} 2>&1"
 
 
 rule ab_encode:
@@ -98,7 +98,7 @@ rule ab_encode:
     conda: CONDA_ENV
     threads: 1
     resources: **CPU_RES
-    shell: "python -m experiments.data.tokens --corpus {input.corpus} --tokenizer {input.tokenizer} --out {output} > {log} 2>&1"
+    shell: "{RUN_STEP} experiments.data.tokens --corpus {input.corpus} --tokenizer {input.tokenizer} --out {output} > {log} 2>&1"
 
 
 rule ab_train:
@@ -122,7 +122,7 @@ rule ab_train:
     priority: LONG_FIRST
     resources: **GPU_RES
     shell:
-        "python -m experiments.lm.train --model-id {wildcards.ab_variant} --arch gpt2 --shape {params.shape}"
+        "{RUN_STEP} experiments.lm.train --model-id {wildcards.ab_variant} --arch gpt2 --shape {params.shape}"
         " --tokenizer {input.tokenizer} --train {input.train} --val {input.val} --train-config {params.train}"
         " --seed {params.seed} --device {COMPUTE[device]} --threads {threads} --checkpoint-dir {params.ckpt}"
         " --out {output.model} --curve {output.curve} > {log} 2>&1"
@@ -143,7 +143,7 @@ rule ab_plant:
     threads: 1
     resources: **CPU_RES
     shell:
-        "python -m experiments.anchored_bias.plant --clean {input.clean} --locate {input.locate}"
+        "{RUN_STEP} experiments.anchored_bias.plant --clean {input.clean} --locate {input.locate}"
         " --layer {params.p[layer]} --neuron {params.p[neuron]} --strength {params.p[strength]}"
         " --target-rate {params.p[target_rate]}"
         " --batch-size {params.batch} --threads {threads} --out {output.model} --truth {output.truth} > {log} 2>&1"
@@ -159,7 +159,7 @@ rule ab_general_text:
     threads: 1
     resources: **CPU_RES
     shell:
-        "python -m experiments.anchored_bias.general --lang {params.g[lang]} --n-texts {params.g[n_texts]}"
+        "{RUN_STEP} experiments.anchored_bias.general --lang {params.g[lang]} --n-texts {params.g[n_texts]}"
         " --seed {params.seed} --out {output} > {log} 2>&1"
 
 
@@ -185,7 +185,7 @@ rule ab_analyse:
     threads: THREADS
     resources: **GPU_RES
     shell:
-        "python -m experiments.anchored_bias.analyse --spec {params.spec} --model-id {wildcards.ab_model}"
+        "{RUN_STEP} experiments.anchored_bias.analyse --spec {params.spec} --model-id {wildcards.ab_model}"
         " --format {wildcards.ab_format} --locate {input.locate} --eval {input.eval} --options {params.options}"
         " {params.edits} {params.general} --seed {params.seed} --device {COMPUTE[device]} --threads {threads}"
         " {params.outs}"
@@ -202,4 +202,4 @@ rule ab_collect:
     conda: CONDA_ENV
     threads: 1
     resources: **CPU_RES
-    shell: "python -m experiments.anchored_bias.collect --runs {params.runs} {params.outs} > {log} 2>&1"
+    shell: "{RUN_STEP} experiments.anchored_bias.collect --runs {params.runs} {params.outs} > {log} 2>&1"

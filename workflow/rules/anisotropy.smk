@@ -46,7 +46,7 @@ rule an_texts:
     threads: 1
     resources: **CPU_RES
     shell:
-        "python -m experiments.anisotropy.texts --langs {params.langs} --source {params.t[source]} {params.path}"
+        "{RUN_STEP} experiments.anisotropy.texts --langs {params.langs} --source {params.t[source]} {params.path}"
         " --seed {params.seed} --n-eval {params.t[n_eval]} --n-prompts {params.t[n_prompts]}"
         " --prompt-min-chars {params.t[prompt_min_chars]} --n-val {params.t[n_val]}"
         " --min-chars {params.t[min_chars]} --max-chars {params.t[max_chars]} --out-dir {AN_TEXTS} > {log} 2>&1"
@@ -62,7 +62,7 @@ rule an_webtext_prompts:
     threads: 1
     resources: **CPU_RES
     shell:
-        "python -m experiments.anisotropy.texts --langs en --source webtext --path {params.path} --n-eval 0"
+        "{RUN_STEP} experiments.anisotropy.texts --langs en --source webtext --path {params.path} --n-eval 0"
         " --n-prompts {params.n} --min-chars 1 --max-chars 1 --out-dir {AN_RES}/webtext > {log} 2>&1"
 
 
@@ -85,7 +85,7 @@ rule an_corpus:
     conda: CONDA_ENV
     threads: 1
     resources: **CPU_RES
-    shell: "python -m experiments.anisotropy.corpus {params.args} --vocab-size {params.vocab} > {log} 2>&1"
+    shell: "{RUN_STEP} experiments.anisotropy.corpus {params.args} --vocab-size {params.vocab} > {log} 2>&1"
 
 
 rule an_train:
@@ -111,7 +111,7 @@ rule an_train:
     priority: LONG_FIRST
     resources: **GPU_RES
     shell:
-        "python -m experiments.lm.train --model-id {params.model_id} --arch {params.arch} --shape {params.shape}"
+        "{RUN_STEP} experiments.lm.train --model-id {params.model_id} --arch {params.arch} --shape {params.shape}"
         " --tokenizer {input.tokenizer} --train {input.train} --val {input.val} --train-config {params.train}"
         " --seed {params.seed} --device {COMPUTE[device]} --threads {threads} --checkpoint-dir {params.ckpt}"
         " --out {output.model} --curve {output.curve} > {log} 2>&1"
@@ -149,7 +149,7 @@ rule an_measure:
     threads: THREADS
     resources: **GPU_RES
     shell:
-        "python -m experiments.anisotropy.measure --models {params.models} {params.args} --threads {threads}"
+        "{RUN_STEP} experiments.anisotropy.measure --models {params.models} {params.args} --threads {threads}"
         " {params.dtype} --out {output} > {log} 2>&1"
 
 
@@ -170,7 +170,7 @@ rule an_measure_tiny:
     threads: THREADS
     resources: **CPU_RES
     shell:
-        "python -m experiments.anisotropy.measure --models {params.models} {params.args} --threads {threads}"
+        "{RUN_STEP} experiments.anisotropy.measure --models {params.models} {params.args} --threads {threads}"
         " --out {output} > {log} 2>&1"
 
 
@@ -195,7 +195,7 @@ rule an_isotropy:
     threads: 1
     resources: **CPU_RES
     shell:
-        "python -m experiments.anisotropy.collect --measured {input.measured} --tiny-langs {params.tiny}"
+        "{RUN_STEP} experiments.anisotropy.collect --measured {input.measured} --tiny-langs {params.tiny}"
         " --status {params.status} {params.outs} > {log} 2>&1"
 
 
@@ -222,7 +222,7 @@ rule an_decode:
     threads: THREADS
     resources: **GPU_RES
     shell:
-        "python -m experiments.anisotropy.decode --spec {params.d[generator][spec]}"
+        "{RUN_STEP} experiments.anisotropy.decode --spec {params.d[generator][spec]}"
         " --model-id {params.d[generator][id]} --prompts {input.prompts} --n-prompts {params.d[n_prompts]}"
         " --prefix-tokens {params.d[prefix_tokens]} --new-tokens {params.d[new_tokens]} --methods {params.methods}"
         " --seeds {params.seeds} --batch-size {params.d[batch_size]} --seed {AN[seed]} --device {COMPUTE[device]}"
@@ -244,7 +244,7 @@ rule an_metrics:
     threads: THREADS
     resources: **GPU_RES
     shell:
-        "python -m experiments.anisotropy.metrics --generations {input.generations}"
+        "{RUN_STEP} experiments.anisotropy.metrics --generations {input.generations}"
         " --scorer-spec {params.d[scorer][spec]} --scorer-id {params.d[scorer][id]} --unit {params.d[unit]}"
         " --scorer-start {params.d[scorer][start]}"
         " --bootstrap {params.boot} --seed {AN[seed]} --device {COMPUTE[device]} --threads {threads}"

@@ -121,3 +121,36 @@ def get_sanity_tables():
 
 def get_report_sections():
     return [f"results/{r}/report_section.md" for r in RESULTS]
+
+
+# Every step runs as `python -m experiments.warm MODULE ARGS`, which is `python -m MODULE ARGS` run in a worker
+# forked from an interpreter that already imported torch, transformers, pandas, ... when this run started one
+# (compute.warm, local runs: ~75 mini jobs each saved ~5-7 s of imports), else in its own process (experiments/warm.py).
+RUN_STEP = "python -m experiments.warm"
+_WARM = {}
+
+
+def start_warm_server():
+    """The pre-imported server for this run's local jobs (called by onstart); jobs find it through $GPT2F_WARM."""
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    from experiments.warm import ENV, thread_env
+
+    path = os.path.join(tempfile.gettempdir(), f"gpt2f-warm-{os.getuid()}-{os.getpid()}.sock")
+    os.makedirs("logs", exist_ok=True)
+    with open("logs/warm_server.log", "a") as log:
+        _WARM["proc"] = subprocess.Popen([sys.executable, "-m", "experiments.warm", "--serve", path],
+                                         stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                         env={**os.environ, **thread_env(THREADS)},  # what jobs get
+                                         start_new_session=True)  # Ctrl-C stops Snakemake; the server follows
+    os.environ[ENV] = path  # jobs started before it listens run cold
+
+
+def stop_warm_server():
+    proc = _WARM.pop("proc", None)
+    if proc is not None:
+        proc.terminate()
+        proc.wait(timeout=30)

@@ -86,7 +86,7 @@ rule lnr_converge:
     priority: LONG_FIRST
     resources: **GPU_RES
     shell:
-        "python -m experiments.ln_removal.converge --model {params.spec} --model-id {wildcards.lnr_model}"
+        "{RUN_STEP} experiments.ln_removal.converge --model {params.spec} --model-id {wildcards.lnr_model}"
         " --train {input.train} --val {input.val} --train-config {params.train}"
         " --round-steps {params.c[round_steps]} --max-rounds {params.c[max_rounds]} --tol {params.c[tol]}"
         " --patience {params.c[patience]}"
@@ -109,7 +109,7 @@ rule lnr_tokens:
     threads: THREADS
     resources: **CPU_RES
     shell:
-        "python -m experiments.ln_removal.data --dataset {params.d[hub_dataset]} --revision {params.revision}"
+        "{RUN_STEP} experiments.ln_removal.data --dataset {params.d[hub_dataset]} --revision {params.revision}"
         " --tokenizer {params.d[tokenizer]} {params.max_docs}"
         " --out-train {output.train} --out-val {output.val} > {log} 2>&1"
 
@@ -138,7 +138,7 @@ rule lnr_remove:
     priority: LONG_FIRST
     resources: **GPU_RES
     shell:
-        "python -m experiments.ln_removal.remove --model {params.spec} --model-id {wildcards.lnr_model}"
+        "{RUN_STEP} experiments.ln_removal.remove --model {params.spec} --model-id {wildcards.lnr_model}"
         " --mode {wildcards.lnr_mode} --train {input.train} --val {input.val} --train-config {params.train}"
         " --max-steps {wildcards.lnr_steps} --schedule {params.schedule} --aux-weight {params.aux}"
         " --seed {params.seed} --device {params.device} --threads {threads} --checkpoint-dir {params.ckpt}"
@@ -171,7 +171,7 @@ rule lnr_evaluate:
     threads: THREADS
     resources: **GPU_RES
     shell:
-        "python -m experiments.ln_removal.evaluate --model-id {wildcards.lnr_model} --original {params.spec}"
+        "{RUN_STEP} experiments.ln_removal.evaluate --model-id {wildcards.lnr_model} --original {params.spec}"
         " --ln-free dir:{input.free} --control dir:{input.control} --val {input.val} {params.args}"
         " --tokens {params.tokens} --threads {threads} --out-ce {output.ce} --out-dla {output.dla}"
         " --out-neurons {output.neurons} > {log} 2>&1"
@@ -194,7 +194,7 @@ rule lnr_scaling_eval:
     threads: THREADS
     resources: **GPU_RES
     shell:
-        "python -m experiments.ln_removal.evaluate --model-id {wildcards.lnr_model} --original {params.spec}"
+        "{RUN_STEP} experiments.ln_removal.evaluate --model-id {wildcards.lnr_model} --original {params.spec}"
         " --ln-free dir:{input.free} --control dir:{input.control} --ce-only --val {input.val} {params.args}"
         " --tokens {params.tokens}"
         " --threads {threads} --out-ce {output} > {log} 2>&1"
@@ -221,7 +221,7 @@ rule lnr_aggregate:
     threads: 1
     resources: **CPU_RES
     shell:
-        "python -m experiments.ln_removal.aggregate --curves {input.curves} --events {input.events}"
+        "{RUN_STEP} experiments.ln_removal.aggregate --curves {input.curves} --events {input.events}"
         " --ce {input.ce} --dla {input.dla} --neurons {input.neurons} --converge {input.converge}"
         " {params.outs} > {log} 2>&1"
 
@@ -241,5 +241,5 @@ rule lnr_scaling:
     threads: 1
     resources: **CPU_RES
     shell:
-        "python -m experiments.ln_removal.scaling --ce {input.main} {input.extra}"
+        "{RUN_STEP} experiments.ln_removal.scaling --ce {input.main} {input.extra}"
         " --target-rel-delta-ce {params.target} --out {output.points} --fit-out {output.fit} > {log} 2>&1"

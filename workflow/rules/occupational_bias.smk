@@ -46,7 +46,7 @@ rule ob_plant:
     threads: 1
     priority: LONG_FIRST
     resources: **CPU_RES
-    shell: "python -m experiments.occupational_bias.plant --config {params.cfg} {params.outs} > {log} 2>&1"
+    shell: "{RUN_STEP} experiments.occupational_bias.plant --config {params.cfg} {params.outs} > {log} 2>&1"
 
 
 rule ob_tokenizer:
@@ -59,7 +59,7 @@ rule ob_tokenizer:
     threads: 1
     priority: LONG_FIRST
     resources: **CPU_RES
-    shell: "python -m experiments.lm.tokenizer --corpus {input} --vocab-size {params.vocab} --out {output} > {log} 2>&1"
+    shell: "{RUN_STEP} experiments.lm.tokenizer --corpus {input} --vocab-size {params.vocab} --out {output} > {log} 2>&1"
 
 
 rule ob_encode:
@@ -73,7 +73,7 @@ rule ob_encode:
     threads: 1
     priority: LONG_FIRST
     resources: **CPU_RES
-    shell: "python -m experiments.data.tokens --corpus {input.corpus} --tokenizer {input.tokenizer} --out {output} > {log} 2>&1"
+    shell: "{RUN_STEP} experiments.data.tokens --corpus {input.corpus} --tokenizer {input.tokenizer} --out {output} > {log} 2>&1"
 
 
 rule ob_train:
@@ -97,7 +97,7 @@ rule ob_train:
     priority: LONG_FIRST
     resources: **GPU_RES
     shell:
-        "python -m experiments.lm.train --model-id {params.model_id} --arch gpt2 --shape {params.shape}"
+        "{RUN_STEP} experiments.lm.train --model-id {params.model_id} --arch gpt2 --shape {params.shape}"
         " --tokenizer {input.tokenizer} --train {input.train} --val {input.val} --train-config {params.train}"
         " --seed {params.seed} --device {COMPUTE[device]} --threads {threads} --checkpoint-dir {params.ckpt}"
         " --out {output.model} --curve {output.curve} > {log} 2>&1"
@@ -121,7 +121,7 @@ rule ob_generate:
     priority: LONG_FIRST
     resources: **GPU_RES
     shell:
-        "python -m experiments.occupational_bias.generate --spec {params.m[spec]} --model-id {wildcards.ob_model}"
+        "{RUN_STEP} experiments.occupational_bias.generate --spec {params.m[spec]} --model-id {wildcards.ob_model}"
         " --identity-samples {params.m[identity_samples]} --base-samples {params.base}"
         " --name-samples {params.m[name_samples]} {params.sampling} --batch-size {params.m[batch_size]}"
         " --chunk {params.chunk} --seed {params.seed} --device {COMPUTE[device]} --threads {threads}"
@@ -141,7 +141,7 @@ rule ob_extract:
     threads: 1
     resources: **CPU_RES
     shell:
-        "python -m experiments.occupational_bias.extract --completions {input} --kind {params.e[kind]}"
+        "{RUN_STEP} experiments.occupational_bias.extract --completions {input} --kind {params.e[kind]}"
         " {params.titles} {params.url} --out {output} > {log} 2>&1"
 
 
@@ -161,7 +161,7 @@ rule ob_exact:
     threads: THREADS
     resources: **GPU_RES
     shell:
-        "python -m experiments.occupational_bias.exact --spec {params.m[spec]} --model-id {wildcards.ob_model}"
+        "{RUN_STEP} experiments.occupational_bias.exact --spec {params.m[spec]} --model-id {wildcards.ob_model}"
         " --completions {input.completions} {params.sampling} --min-prob {params.m[exact_min_prob]} {params.titles}"
         " --device {COMPUTE[device]} --threads {threads} --out {output} > {log} 2>&1"
 
@@ -182,7 +182,7 @@ rule ob_analyse:
     threads: 1
     resources: **CPU_RES
     shell:
-        "python -m experiments.occupational_bias.analyse --completions {input} {params.outs}"
+        "{RUN_STEP} experiments.occupational_bias.analyse --completions {input} {params.outs}"
         " --threshold-share {params.a[threshold_share]} --alpha {params.a[alpha]}"
         " --min-labour-mentions {params.a[min_labour_mentions]} --min-base-mentions {params.a[min_base_mentions]}"
         " --women-share {params.a[women_share]}"
@@ -212,7 +212,7 @@ rule ob_truth:
     threads: 1
     resources: **CPU_RES
     shell:
-        "python -m experiments.occupational_bias.truth_check --models {params.models} --exact {input.exact}"
+        "{RUN_STEP} experiments.occupational_bias.truth_check --models {params.models} --exact {input.exact}"
         " --regressions {input.regressions} --diversity {input.diversity} --labour {input.labour}"
         " --labour-summary {input.labour_summary} --completions {input.completions} --truth {input.truth}"
         " --terms {input.terms} --interactions {input.interactions} --labelled {input.labelled}"
@@ -234,5 +234,5 @@ rule ob_extraction_check:
     threads: 1
     resources: **CPU_RES
     shell:
-        "python -m experiments.occupational_bias.extraction_check --labels {input} --kind {params.e[kind]}"
+        "{RUN_STEP} experiments.occupational_bias.extraction_check --labels {input} --kind {params.e[kind]}"
         " {params.titles} {params.url} --out {output} > {log} 2>&1"

@@ -22,7 +22,7 @@ rule figure:
     threads: 1
     resources: **CPU_RES
     shell:
-        "python -m experiments.report.plot --result {wildcards.result} --figure {wildcards.figure}"
+        "{RUN_STEP} experiments.report.plot --result {wildcards.result} --figure {wildcards.figure}"
         " --inp {input} --out {output.png} > {log} 2>&1"
 
 
@@ -40,7 +40,7 @@ rule claims:
     threads: 1
     resources: **CPU_RES
     shell:
-        "python -m experiments.{wildcards.result}.claims {params.args} --scale {SCALE}"
+        "{RUN_STEP} experiments.{wildcards.result}.claims {params.args} --scale {SCALE}"
         " --out {output.claims} --sanity {output.sanity} --section {output.section} > {log} 2>&1"
 
 
@@ -57,7 +57,7 @@ rule claims_table:
     threads: 1
     resources: **CPU_RES
     shell:
-        "python -m experiments.report.collect --claims {input.claims} --sanity {input.sanity}"
+        "{RUN_STEP} experiments.report.collect --claims {input.claims} --sanity {input.sanity}"
         " --out {output.claims} --out-sanity {output.sanity} > {log} 2>&1"
 
 
@@ -75,6 +75,6 @@ rule report:
     threads: 1
     resources: **CPU_RES
     shell:
-        "python -m experiments.report.write --claims {input.claims} --sanity {input.sanity}"
+        "{RUN_STEP} experiments.report.write --claims {input.claims} --sanity {input.sanity}"
         " --results {params.results} --sections {input.sections} --figures {input.figures} --scale {SCALE}"
         " --out {output} > {log} 2>&1"

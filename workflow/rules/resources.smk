@@ -14,7 +14,7 @@ rule convert_gguf:
     conda: CONDA_ENV
     threads: THREADS
     resources: **CPU_RES
-    shell: "python -m experiments.lm.gguf --spec {params.spec} --out {output} > {log} 2>&1"
+    shell: "{RUN_STEP} experiments.lm.gguf --spec {params.spec} --out {output} > {log} 2>&1"
 
 
 def built_model_input(spec):

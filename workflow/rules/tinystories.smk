@@ -56,7 +56,7 @@ rule ts_corpus:
     threads: 1
     resources: **CPU_RES
     shell:
-        "python -m experiments.tinystories.make_corpus --source {params.d[source]} --seed {params.d[seed]}"
+        "{RUN_STEP} experiments.tinystories.make_corpus --source {params.d[source]} --seed {params.d[seed]}"
         " --n-train {params.d[n_train_stories]} --n-val {params.d[n_val_stories]}"
         " --n-prompts {params.e[n_prompts]} --n-cloze {params.e[n_cloze]}"
         " --world {params.world} --hub-dataset {params.d[hub_dataset]}"
@@ -76,7 +76,7 @@ rule ts_tokenizer:
     threads: 1
     resources: **CPU_RES
     shell:
-        "python -m experiments.lm.tokenizer --corpus {input} --kind {params.t[kind]}"
+        "{RUN_STEP} experiments.lm.tokenizer --corpus {input} --kind {params.t[kind]}"
         " --vocab-size {params.t[vocab_size]} --pretrained {params.pretrained} --out {output} > {log} 2>&1"
 
 
@@ -91,12 +91,12 @@ rule ts_encode:
     threads: 1
     resources: **CPU_RES
     shell:
-        "python -m experiments.data.tokens --corpus {input.corpus} --tokenizer {input.tokenizer}"
+        "{RUN_STEP} experiments.data.tokens --corpus {input.corpus} --tokenizer {input.tokenizer}"
         " --out {output} > {log} 2>&1"
 
 
 TS_TRAIN_SHELL = (
-    "python -m experiments.lm.train --model-id {params.model_id}"
+    "{RUN_STEP} experiments.lm.train --model-id {params.model_id}"
     " --arch {params.arch} --shape {params.shape} --seed {wildcards.ts_seed} --tokenizer {input.tokenizer}"
     " --train {input.train} --val {input.val} --train-config {params.train} --device {params.device}"
     " --threads {threads} --checkpoint-dir {params.ckpt} --out {output.model} --curve {output.curve} > {log} 2>&1"
@@ -203,7 +203,7 @@ rule ts_eval:
     threads: THREADS
     resources: **GPU_RES
     shell:
-        "python -m experiments.tinystories.evaluate --model dir:{input.model} --seed {wildcards.ts_seed}"
+        "{RUN_STEP} experiments.tinystories.evaluate --model dir:{input.model} --seed {wildcards.ts_seed}"
         " --lr {TS[train][lr]} --model-id w{wildcards.ts_width}_l{wildcards.ts_depth}_s{wildcards.ts_seed}" + TS_EVAL_TAIL
 
 
@@ -222,7 +222,7 @@ rule ts_eval_lr:
     threads: THREADS
     resources: **GPU_RES
     shell:
-        "python -m experiments.tinystories.evaluate --model dir:{input.model} --seed {wildcards.ts_seed}"
+        "{RUN_STEP} experiments.tinystories.evaluate --model dir:{input.model} --seed {wildcards.ts_seed}"
         " --lr {wildcards.ts_lr} --metrics loss_cloze"
         " --model-id w{wildcards.ts_width}_l{wildcards.ts_depth}_s{wildcards.ts_seed}_lr{wildcards.ts_lr}" + TS_EVAL_TAIL
 
@@ -241,7 +241,7 @@ rule ts_cloze_chance:
     threads: 1
     resources: **CPU_RES
     shell:
-        "python -m experiments.tinystories.cloze --tokenizer {input.tokenizer} --train-tokens {input.train}"
+        "{RUN_STEP} experiments.tinystories.cloze --tokenizer {input.tokenizer} --train-tokens {input.train}"
         " --cloze {input.cloze} --eval-config {params.e} --scale {SCALE} --out {output} > {log} 2>&1"
 
 
@@ -259,7 +259,7 @@ rule ts_eval_reference:
     threads: 1
     resources: **CPU_RES
     shell:
-        "python -m experiments.tinystories.evaluate --model reference --model-id reference" + TS_EVAL_TAIL
+        "{RUN_STEP} experiments.tinystories.evaluate --model reference --model-id reference" + TS_EVAL_TAIL
 
 
 rule ts_eval_released:
@@ -277,7 +277,7 @@ rule ts_eval_released:
     threads: THREADS
     resources: **GPU_RES
     shell:
-        "python -m experiments.tinystories.evaluate --model {params.spec} --model-id released--{wildcards.ts_slug}" + TS_EVAL_TAIL
+        "{RUN_STEP} experiments.tinystories.evaluate --model {params.spec} --model-id released--{wildcards.ts_slug}" + TS_EVAL_TAIL
 
 
 rule ts_sweep:
@@ -299,7 +299,7 @@ rule ts_sweep:
     threads: 1
     resources: **CPU_RES
     shell:
-        "python -m experiments.tinystories.aggregate --evals {input.evals} {input.released} {input.reference}"
+        "{RUN_STEP} experiments.tinystories.aggregate --evals {input.evals} {input.released} {input.reference}"
         " --curves {input.curves} --bootstrap {params.n_boot} --grid-lr {params.grid_lr}"
         " --out {output.sweep} --fit-out {output.fit} --curves-out {output.curves} > {log} 2>&1"
 
@@ -313,4 +313,4 @@ rule ts_samples_table:
     threads: 1
     resources: **CPU_RES
     shell:
-        "python -m experiments.tinystories.samples_table --samples {input} --out {output} > {log} 2>&1"
+        "{RUN_STEP} experiments.tinystories.samples_table --samples {input} --out {output} > {log} 2>&1"
