@@ -25,7 +25,7 @@ import json
 
 import numpy as np
 import pandas as pd
-from scipy.stats import binom
+from scipy.stats import binom, norm
 
 from experiments.report.claims import (
     ClaimsOutput,
@@ -123,11 +123,13 @@ P_PARITY = ClaimSpec(R, "planted_parity_pull", "The women-share comparison recov
                      "parity and its correlation with the US shares.", "planted world", "planted",
                      "exact from LM probabilities",
                      "mean deltas below 25% / above 75% US women, MSE and Pearson r (clean): the LM-exact value inside "
-                     "each CI from resampling completions (the estimation error; the jobs fixed)", min_n=8,
+                     "each CI from resampling completions (the estimation error; the jobs fixed), the four CIs "
+                     "widened to 95% jointly (Bonferroni, exact_inside)", min_n=8,
                      n_unit="labour jobs")
 P_DIV = ClaimSpec(R, "planted_diversity", "N50 per gender recovers the LM's exact value.", "planted world",
                   "planted", "exact from LM probabilities", "the LM-exact N50 (base prompts) inside the bootstrap CI, "
-                  "for both genders; N90 is reported in the notes only: from 1,000 samples it is biased low (rare "
+                  "for both genders (the two CIs widened to 95% jointly, exact_inside); N90 is reported in the notes "
+                  "only: from 1,000 samples it is biased low (rare "
                   "jobs go unseen), so its CI need not hold the exact value")
 S_EXTRACT = SanitySpec(R, "planted_extraction", "The extractor recovers the planted job of every labelled planted "
                        "continuation, multi-word and merged variants included.", "1.0",
@@ -258,16 +260,35 @@ def null_interactions(k: int, n: int, expected: float, p_min: float, notes: str 
                     f"(P(X >= {k}) = {p_up:.3g}); {notes}".strip("; "))
 
 
+def familywise_factor(k: int, level: float = 0.95) -> float:
+    """How much wider (per side, normal approximation) each of k intervals at `level` must be for all k to cover
+    their values with probability >= level (Bonferroni: each at 1 - (1 - level) / k)."""
+    if k <= 1:
+        return 1.0
+    a = 1 - level
+    return float(norm.ppf(1 - a / (2 * k)) / norm.ppf(1 - a / 2))
+
+
 def exact_inside(spec: ClaimSpec, rows: list[tuple[str, float, float, float, float]], n: int | None = None,
                  fmt: str = ".3g") -> Decision:
-    """rows: (metric, estimate, ci_low, ci_high, exact). Recovered when every exact value lies in its CI."""
+    """rows: (metric, estimate, ci_low, ci_high, exact), each CI at 95%. Recovered when every exact value lies in
+    its interval widened for the family (familywise_factor: each side of the 95% CI scaled from the estimate).
+    With k plain 95% CIs a correct estimator is called missed up to 1 - 0.95^k of the time (19% at k = 4): at
+    the seed-0 models of a round-off-level change (7880880 + fused GELU) the parity check missed one of four
+    (mean_delta_high_pp -14.3 [-16.7, -11.9] vs exact -11.5) while the sampler matched the exact distribution
+    (mean z^2 1.15 over the base prompts' 42 cells at 20,000 samples each)."""
     if n is not None and (g := spec.gate(n)):
         return g
     if not rows:
         return Decision("planted_missed", notes="not computed (undefined)")
-    ok = all(lo <= ex <= hi for _, _, lo, hi, ex in rows)
+    f = familywise_factor(len(rows))
+    wide = [(m, v, v - (v - lo) * f, v + (hi - v) * f, ex, lo, hi) for m, v, lo, hi, ex in rows]
+    ok = all(wlo <= ex <= whi for _, _, wlo, whi, ex, _, _ in wide)
+    family = f"; intervals {f:.3f}x the 95% CIs (all {len(rows)} at 95% jointly)" if f != 1.0 else ""
     return Decision(recovered_if(ok), None, None, n, "; ".join(
-        f"{m} {v:{fmt}} [{lo:{fmt}}, {hi:{fmt}}] vs exact {ex:{fmt}}" for m, v, lo, hi, ex in rows))
+        f"{m} {v:{fmt}} [{lo:{fmt}}, {hi:{fmt}}] (family [{wlo:{fmt}}, {whi:{fmt}}]) vs exact {ex:{fmt}}"
+        if f != 1.0 else f"{m} {v:{fmt}} [{lo:{fmt}}, {hi:{fmt}}] vs exact {ex:{fmt}}"
+        for m, v, wlo, whi, ex, lo, hi in wide) + family)
 
 
 # --------------------------------------------------------------------------- from the CSVs to the rules

@@ -206,6 +206,25 @@ def test_exact_inside():
     assert C.exact_inside(C.P_PARITY, ok, 3).verdict == "not_testable_at_scale"
 
 
+def test_exact_inside_covers_the_family_not_each_metric():
+    """k intervals must hold their exact values jointly at 95%: each is widened by the Bonferroni factor."""
+    assert C.familywise_factor(1) == 1.0
+    assert abs(C.familywise_factor(4) - 2.4977 / 1.95996) < 1e-3  # z(1 - 0.05/8) / z(0.975)
+    assert abs(C.familywise_factor(2) - 2.2414 / 1.95996) < 1e-3
+    # the GELU-change seed-0 parity rows: the high-side delta's exact value just outside its own 95% CI,
+    # inside the family's interval (-14.3 + 2.4 x 1.274 = -11.24)
+    rows = [("mean_delta_low_pp", 10.7, 8.67, 12.8, 9.1), ("mean_delta_high_pp", -14.3, -16.7, -11.9, -11.5),
+            ("mse_share", 0.0134, 0.00834, 0.0159, 0.00976), ("pearson_r", 0.975, 0.97, 1.0, 0.985)]
+    d = C.exact_inside(C.P_PARITY, rows, 20)
+    assert d.verdict == "planted_recovered" and "1.274x the 95% CIs" in d.notes
+    # one interval alone is not widened: the same row alone misses
+    assert C.exact_inside(C.P_PARITY, rows[1:2], 20).verdict == "planted_missed"
+    # an exact value outside even the family's interval still misses (83ddd70: r 0.89 [0.81, 0.94] vs 0.96
+    # widens to [0.788, 0.954])
+    bad = rows[:3] + [("pearson_r", 0.89, 0.81, 0.94, 0.96)]
+    assert C.exact_inside(C.P_PARITY, bad, 20).verdict == "planted_missed"
+
+
 def _parity_case(p_man, p_woman, n, rng, table):
     """The planted_parity_pull rows for completions drawn from (p_man, p_woman) vs the exact (p_man, p_woman)
     of the model they are meant to estimate."""
