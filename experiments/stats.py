@@ -59,6 +59,17 @@ def wilson(k: float, n: float, z: float = Z95) -> tuple[float, float]:
     return (float(c - h), float(c + h))
 
 
+def familywise_factor(k: int, level: float = 0.95) -> float:
+    """How much wider (per side, normal approximation) each of k intervals at `level` must be for all k to cover
+    their values with probability >= level (Bonferroni: each at 1 - (1 - level) / k)."""
+    if k <= 1:
+        return 1.0
+    import scipy.stats as st
+
+    a = 1 - level
+    return float(st.norm.ppf(1 - a / (2 * k)) / st.norm.ppf(1 - a / 2))
+
+
 def normal_ci(value: float, se: float, z: float = Z95) -> tuple[float, float]:
     """value -/+ z * se."""
     return (float(value - z * se), float(value + z * se))

@@ -51,13 +51,14 @@ RUNTIME_ENV_PREFIXES = ("TORCHINDUCTOR_",)  # read when used, from the job's own
 THREAD_VARS = ("OMP_NUM_THREADS", "GOTO_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
 
+# a job that a scheduler placed (SLURM, PBS, LSF) runs in its own allocation, never in a worker outside it
+SCHEDULER_JOB_VARS = ("SLURM_JOB_ID", "PBS_JOBID", "LSB_JOBID")
+_MSG = struct.Struct("!I")  # length prefix of a JSON message; the exit status travels as one too
+
 
 def thread_env(threads: int) -> dict[str, str]:
     """The thread-count variables of a Snakemake job with `threads` threads."""
     return {v: str(threads) for v in THREAD_VARS}
-# a job that a scheduler placed (SLURM, PBS, LSF) runs in its own allocation, never in a worker outside it
-SCHEDULER_JOB_VARS = ("SLURM_JOB_ID", "PBS_JOBID", "LSB_JOBID")
-_MSG = struct.Struct("!I")  # length prefix of a JSON message; the exit status travels as one too
 
 
 def import_key(env: dict[str, str] | None = None) -> dict:
@@ -215,9 +216,6 @@ def serve(path: str, *, idle: float = 900.0, names=PRELOAD) -> None:
     started the server ends, or SIGTERM."""
     t0 = time.time()
     loaded = preload(names)
-    for mod in [m for m in sys.modules if m == "experiments" or m.startswith("experiments.")]:
-        if mod != __name__:
-            del sys.modules[mod]  # never serve this repository's code from memory (see _worker)
     key = import_key()
     parent = os.getppid()
     tmp = f"{path}.{os.getpid()}.tmp"
@@ -281,7 +279,7 @@ def _worker(conn: socket.socket, key: dict) -> None:
         os.environ.update(req["env"])
         sys.path[0] = req["path0"]
         for mod in [m for m in sys.modules if m == "experiments" or m.startswith("experiments.")]:
-            del sys.modules[mod]
+            del sys.modules[mod]  # never run this repository's code from the server's memory
         import random
         import tempfile
 

@@ -25,7 +25,7 @@ import json
 
 import numpy as np
 import pandas as pd
-from scipy.stats import binom, norm
+from scipy.stats import binom
 
 from experiments.report.claims import (
     ClaimsOutput,
@@ -37,7 +37,7 @@ from experiments.report.claims import (
     recovered_if,
     reproduced_if,
 )
-from experiments.stats import wilson
+from experiments.stats import familywise_factor, wilson
 
 R = "occupational_bias"
 SRC_POOL = "repo NB3 output (pre-NeurIPS notebook), pooled identity prompts [R], via notes"
@@ -260,15 +260,6 @@ def null_interactions(k: int, n: int, expected: float, p_min: float, notes: str 
                     f"(P(X >= {k}) = {p_up:.3g}); {notes}".strip("; "))
 
 
-def familywise_factor(k: int, level: float = 0.95) -> float:
-    """How much wider (per side, normal approximation) each of k intervals at `level` must be for all k to cover
-    their values with probability >= level (Bonferroni: each at 1 - (1 - level) / k)."""
-    if k <= 1:
-        return 1.0
-    a = 1 - level
-    return float(norm.ppf(1 - a / (2 * k)) / norm.ppf(1 - a / 2))
-
-
 def exact_inside(spec: ClaimSpec, rows: list[tuple[str, float, float, float, float]], n: int | None = None,
                  fmt: str = ".3g") -> Decision:
     """rows: (metric, estimate, ci_low, ci_high, exact), each CI at 95%. Recovered when every exact value lies in
@@ -282,13 +273,15 @@ def exact_inside(spec: ClaimSpec, rows: list[tuple[str, float, float, float, flo
     if not rows:
         return Decision("planted_missed", notes="not computed (undefined)")
     f = familywise_factor(len(rows))
-    wide = [(m, v, v - (v - lo) * f, v + (hi - v) * f, ex, lo, hi) for m, v, lo, hi, ex in rows]
-    ok = all(wlo <= ex <= whi for _, _, wlo, whi, ex, _, _ in wide)
-    family = f"; intervals {f:.3f}x the 95% CIs (all {len(rows)} at 95% jointly)" if f != 1.0 else ""
-    return Decision(recovered_if(ok), None, None, n, "; ".join(
-        f"{m} {v:{fmt}} [{lo:{fmt}}, {hi:{fmt}}] (family [{wlo:{fmt}}, {whi:{fmt}}]) vs exact {ex:{fmt}}"
-        if f != 1.0 else f"{m} {v:{fmt}} [{lo:{fmt}}, {hi:{fmt}}] vs exact {ex:{fmt}}"
-        for m, v, wlo, whi, ex, lo, hi in wide) + family)
+    ok, notes = True, []
+    for m, v, lo, hi, ex in rows:
+        wlo, whi = v - (v - lo) * f, v + (hi - v) * f
+        ok &= wlo <= ex <= whi
+        family = f" (family [{wlo:{fmt}}, {whi:{fmt}}])" if f != 1.0 else ""
+        notes.append(f"{m} {v:{fmt}} [{lo:{fmt}}, {hi:{fmt}}]{family} vs exact {ex:{fmt}}")
+    if f != 1.0:
+        notes[-1] += f"; intervals {f:.3f}x the 95% CIs (all {len(rows)} at 95% jointly)"
+    return Decision(recovered_if(ok), None, None, n, "; ".join(notes))
 
 
 # --------------------------------------------------------------------------- from the CSVs to the rules
