@@ -80,3 +80,31 @@ def _shared_parameters(model: nn.Module) -> list[str]:
             if p.requires_grad:
                 owners.setdefault(id(p), []).append(f"{name}.{pname}")
     return [" = ".join(v) for v in owners.values() if len(v) > 1]
+
+
+def noise_for_epsilon(epsilon: float, delta: float, sample_rate: float, steps: int,
+                      accountant: str = "rdp") -> float:
+    """The noise multiplier sigma at which `steps` Poisson-sampled steps at rate q spend (epsilon, delta), from
+    opacus' accountant (its bisection stops within 0.01 below epsilon)."""
+    if not (epsilon > 0 and 0 < delta < 1 and 0 < sample_rate <= 1 and steps >= 1):
+        raise ValueError(f"need epsilon > 0, 0 < delta < 1, 0 < q <= 1, steps >= 1; got {epsilon}, {delta}, "
+                         f"{sample_rate}, {steps}")
+    try:
+        from opacus.accountants.utils import get_noise_multiplier
+    except ImportError as e:  # pragma: no cover - depends on the environment
+        raise ImportError(INSTALL_HINT) from e
+    return float(get_noise_multiplier(target_epsilon=epsilon, target_delta=delta, sample_rate=sample_rate,
+                                      steps=steps, accountant=accountant))
+
+
+def spent_epsilon(noise_multiplier: float, sample_rate: float, steps: int, delta: float) -> dict[str, float]:
+    """epsilon spent after `steps` steps, by the RDP accountant and by the PRV accountant (both logged: they
+    differ, RDP being the looser bound)."""
+    from opacus.accountants import PRVAccountant, RDPAccountant
+
+    out = {}
+    for name, cls in (("rdp", RDPAccountant), ("prv", PRVAccountant)):
+        acc = cls()
+        acc.history = [(noise_multiplier, sample_rate, steps)]
+        out[name] = float(acc.get_epsilon(delta=delta))
+    return out

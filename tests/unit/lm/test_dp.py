@@ -75,3 +75,18 @@ def test_guard_names_layers_without_a_sampler_and_shared_parameters():
     with pytest.raises(ValueError, match="untie"):
         require_grad_samplers(tiny_gpt2(tied=True))
     require_grad_samplers(tiny_gpt2(tied=False))  # every layer has a formula, nothing shared
+
+
+@pytest.mark.parametrize("epsilon,n,batch,epochs", [(8.0, 600, 32, 4), (1.0, 2000, 64, 2)])
+def test_accountant_gives_the_configured_epsilon(epsilon, n, batch, epochs):
+    from experiments.lm.dp import noise_for_epsilon, spent_epsilon
+
+    q, delta = batch / n, 1 / n
+    steps = int(epochs / q)
+    sigma = noise_for_epsilon(epsilon, delta, q, steps)
+    spent = spent_epsilon(sigma, q, steps, delta)
+    assert epsilon - 0.05 <= spent["rdp"] <= epsilon + 1e-6  # the noise chosen spends the configured epsilon
+    assert spent["prv"] <= spent["rdp"] + 1e-3  # PRV is the tighter accountant
+    assert spent_epsilon(sigma * 0.8, q, steps, delta)["rdp"] > epsilon  # less noise spends more: the test can fail
+    with pytest.raises(ValueError):
+        noise_for_epsilon(epsilon, 1.5, q, steps)
