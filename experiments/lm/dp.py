@@ -108,3 +108,20 @@ def spent_epsilon(noise_multiplier: float, sample_rate: float, steps: int, delta
         acc.history = [(noise_multiplier, sample_rate, steps)]
         out[name] = float(acc.get_epsilon(delta=delta))
     return out
+
+
+def dp_optimizer(model: nn.Module, optimizer, *, noise_multiplier: float, max_grad_norm: float,
+                 expected_batch_size: int, seed: int | None = None):
+    """(GradSampleModule, DPOptimizer) for record-level DP-SGD: loss = mean over the batch of per-record losses
+    (`loss_reduction="mean"`), every per-sample gradient from an explicit formula (require_grad_samplers), each
+    clipped to `max_grad_norm`, Gaussian noise of std noise_multiplier x max_grad_norm added to the sum, divided by
+    `expected_batch_size` (Poisson sampling: the expected, not the drawn, batch size)."""
+    from opacus.optimizers import DPOptimizer
+
+    require_grad_samplers(model)
+    GradSampleModule, _ = _opacus()
+    gsm = GradSampleModule(model, loss_reduction="mean", strict=True)
+    gen = None if seed is None else torch.Generator().manual_seed(seed)
+    opt = DPOptimizer(optimizer, noise_multiplier=noise_multiplier, max_grad_norm=max_grad_norm,
+                      expected_batch_size=expected_batch_size, loss_reduction="mean", generator=gen)
+    return gsm, opt
