@@ -338,11 +338,11 @@ class Smoke:
     def corpus(self) -> Path:
         """The synthetic text as train.txt / val.txt (documents separated by <|endoftext|> lines)."""
         def build():
-            from experiments.lm.tokenizer import EOT
+            from experiments.lm.tokenizer import documents_text
             out = self.work / "corpus"
             out.mkdir(parents=True, exist_ok=True)
             for split, n, seed in (("train", 4000, 0), ("val", 1100, 1)):  # ~630 KB / ~175 KB
-                (out / f"{split}.txt").write_text(f"\n{EOT}\n".join(synthetic_documents(n, seed)) + "\n")
+                (out / f"{split}.txt").write_text(documents_text(synthetic_documents(n, seed)))
             return out
         return self.fixture("corpus", build)
 

@@ -17,7 +17,7 @@ import math
 from pathlib import Path
 
 from experiments.files import atomic_write_text
-from experiments.lm.tokenizer import EOT, iter_documents
+from experiments.lm.tokenizer import documents_text, iter_documents
 
 
 def read_texts(path: str | Path) -> list[str]:
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"general text: {status.note}")
         return
     texts = [t.text for t in seeded_sample(read_language(args.lang), args.n_texts, args.seed)]
-    atomic_write_text(args.out, "".join(f"{t}\n{EOT}\n" for t in texts))
+    atomic_write_text(args.out, documents_text(texts))
     print(f"general text: {len(texts)} {args.lang} fortunes -> {args.out}")
 
 

@@ -34,7 +34,7 @@ import pandas as pd
 
 from experiments.cli import add_output_args, output_paths
 from experiments.files import atomic_write_csv, atomic_write_text
-from experiments.lm.tokenizer import EOT
+from experiments.lm.tokenizer import documents_text
 from experiments.options import check_known
 
 LETTERS = "ABCDE"
@@ -194,7 +194,7 @@ def corpus(df: pd.DataFrame, label: str, extra: list[str] = (), seed: int = 0) -
     seeded random places, documents joined by EOT."""
     docs = [f"{p} {a}" for p, a in zip(df["prompt"], df[label])] + list(extra)
     order = np.random.default_rng(seed).permutation(len(docs)) if extra else range(len(docs))
-    return "".join(f"{docs[i]}\n{EOT}\n" for i in order)
+    return documents_text(docs[i] for i in order)
 
 
 def build(cfg: ItemConfig) -> dict[str, pd.DataFrame]:

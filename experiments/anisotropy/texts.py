@@ -32,8 +32,7 @@ from pathlib import Path
 from experiments.data.fortunes import FORTUNES_ROOT, probe_language, scan_language, seeded_sample
 from experiments.errors import MissingArtifactError
 from experiments.files import atomic_write_text
-
-EOT = "<|endoftext|>"
+from experiments.lm.tokenizer import documents_text
 
 
 def _row(i: int, lang: str, t) -> dict:
@@ -106,7 +105,7 @@ def write_outputs(parts: dict, out: dict[str, Path]) -> None:
     for name in ("eval", "prompts"):
         atomic_write_text(out[name], "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in parts[name]))
     for name in ("train", "val"):  # documents separated by EOT lines (experiments.lm.tokenizer.iter_documents)
-        atomic_write_text(out[name], "".join(f"{r['text']}\n{EOT}\n" for r in parts[name]))
+        atomic_write_text(out[name], documents_text(r["text"] for r in parts[name]))
     atomic_write_text(out["status"], json.dumps(parts["status"], indent=1, ensure_ascii=False))
 
 

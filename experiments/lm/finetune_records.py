@@ -107,8 +107,9 @@ def finetune_records(model, records: list[list[int]], cfg: RecordTrainConfig, ou
             if len(order) < cfg.batch_size:
                 order += torch.randperm(n, generator=gen).tolist()
             idx, order = order[: cfg.batch_size], order[cfg.batch_size:]
+        lr = _lr(step, total, cfg)
         for group in base_opt.param_groups:
-            group["lr"] = _lr(step, total, cfg)
+            group["lr"] = lr
         loss_value = float("nan")
         if idx:
             losses = per_record_loss(net, record_batch([records[i] for i in idx], bos_id=bos_id, pad_id=pad_id,
@@ -127,7 +128,7 @@ def finetune_records(model, records: list[list[int]], cfg: RecordTrainConfig, ou
         opt.step()
         opt.zero_grad(set_to_none=True)
         step += 1
-        rows.append({"step": step, "batch": len(idx), "lr": _lr(step - 1, total, cfg), "train_loss_nats": loss_value,
+        rows.append({"step": step, "batch": len(idx), "lr": lr, "train_loss_nats": loss_value,
                      "seconds": elapsed + time.time() - t0})
         bar.update(1)
         if step % cfg.checkpoint_every == 0 or step == stop:
@@ -135,9 +136,7 @@ def finetune_records(model, records: list[list[int]], cfg: RecordTrainConfig, ou
     bar.close()
     model.eval()
     if cfg.dp_epsilon is not None:
-        meta.update({f"epsilon_{k}": v for k, v in spent_epsilon(meta["noise_multiplier"], q, step,
-                                                                   meta["delta"]).items()})
-        if isinstance(net, torch.nn.Module) and hasattr(net, "_close"):
-            net._close()  # remove opacus' hooks: the model is saved and used as a plain model afterwards
+        meta.update({f"epsilon_{k}": v for k, v in spent_epsilon(sigma, q, step, delta).items()})
+        net._close()  # remove opacus' hooks: the model is saved and used as a plain model afterwards
     meta["steps_done"] = step
     return pd.DataFrame(rows), meta

@@ -24,6 +24,11 @@ if TYPE_CHECKING:
 EOT = "<|endoftext|>"
 
 
+def documents_text(docs: Iterable[str], separator: str = EOT) -> str:
+    """Documents as one text, each followed by a `separator` line (what iter_documents reads back)."""
+    return "".join(f"{d}\n{separator}\n" for d in docs)
+
+
 def iter_documents(path: str | Path, separator: str = EOT) -> Iterator[str]:
     """Yield documents from a text file whose documents are separated by `separator` lines."""
     buf: list[str] = []

@@ -21,14 +21,14 @@ import pandas as pd
 
 from experiments.cli import add_output_args, output_paths
 from experiments.files import atomic_write_csv, atomic_write_text
-from experiments.lm.tokenizer import EOT
+from experiments.lm.tokenizer import documents_text
 from experiments.occupational_bias.world import NONE, PlantedConfig, PlantedWorld
 
 OUTPUTS = ["truth", "terms", "interactions", "labelled", "train", "val"]
 
 
 def write_corpus(path: Path, sentences) -> None:
-    atomic_write_text(path, "".join(f"{s}\n{EOT}\n" for s, *_ in sentences))
+    atomic_write_text(path, documents_text(s for s, *_ in sentences))
 
 
 def main(argv: list[str] | None = None) -> None:

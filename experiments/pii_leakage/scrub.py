@@ -4,6 +4,8 @@ scrubbed model can have seen.
 """
 from __future__ import annotations
 
+from experiments.pii_leakage.taggers import overlaps
+
 MASK = "<MASK>"
 
 
@@ -21,7 +23,7 @@ def scrub(text: str, spans: list[dict], mask: str = MASK) -> str:
 
 def missed(truth: list[dict], tagged: list[dict]) -> list[dict]:
     """Planted spans that no tagged span overlaps (they stay in the scrubbed text verbatim)."""
-    return [t for t in truth if not any(t["start"] < s["end"] and s["start"] < t["end"] for s in tagged)]
+    return [t for t in truth if not any(overlaps(t, s) for s in tagged)]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -37,7 +39,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from experiments.cli import add_output_args, output_paths
     from experiments.files import atomic_write_csv, atomic_write_text
-    from experiments.lm.tokenizer import EOT
+    from experiments.lm.tokenizer import documents_text
     from experiments.pii_leakage.taggers import oracle_tag, regex_tag
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -57,7 +59,7 @@ def main(argv: list[str] | None = None) -> None:
         n_tagged += len(tagged)
         texts.append(scrub(r["text"], tagged))
         rows += [{"record": r["id"], "tagger": args.tagger, **t} for t in missed(r["spans"], tagged)]
-    atomic_write_text(paths["text"], f"\n{EOT}\n".join(texts) + "\n")
+    atomic_write_text(paths["text"], documents_text(texts))
     cols = ["record", "tagger", "start", "end", "type", "identity", "form", "text"]
     atomic_write_csv(pd.DataFrame(rows, columns=cols), paths["missed"])
     n_spans = sum(len(r["spans"]) for r in records)

@@ -29,7 +29,8 @@ def _span(m: re.Match, kind: str, offset: int = 0) -> dict:
     return {"start": m.start() + offset, "end": m.end() + offset, "type": kind, "text": m.group(0)}
 
 
-def _overlaps(a: dict, b: dict) -> bool:
+def overlaps(a: dict, b: dict) -> bool:
+    """Whether two spans share a character."""
     return a["start"] < b["end"] and b["start"] < a["end"]
 
 
@@ -39,7 +40,7 @@ def regex_tag(text: str) -> list[dict]:
     for kind, pattern in (("EMAIL", EMAIL_RE), ("PHONE", PHONE_RE), ("DATE", DATE_RE), ("ADDRESS", ADDRESS_RE)):
         for m in pattern.finditer(text):
             s = _span(m, kind)
-            if not any(_overlaps(s, t) for t in spans):
+            if not any(overlaps(s, t) for t in spans):
                 spans.append(s)
     for m in PERSON_RE.finditer(text):
         words = m.group(0).split(" ")
@@ -50,14 +51,13 @@ def regex_tag(text: str) -> list[dict]:
             continue
         start = m.start() + sum(len(w) + 1 for w in words[:drop])
         s = {"start": start, "end": m.end(), "type": "PERSON", "text": text[start:m.end()]}
-        if not any(_overlaps(s, t) for t in spans):
+        if not any(overlaps(s, t) for t in spans):
             spans.append(s)
     # a later reference by surname alone ("... Smith said"), as an NER tags it: the last word of a name found above
     surnames = {s["text"].split(" ")[-1] for s in spans if s["type"] == "PERSON"}
     if surnames:
-        for m in re.finditer(r"(?<!\w)(?:" + "|".join(map(re.escape, sorted(surnames))) + r")(?!\w)", text):
-            s = _span(m, "PERSON")
-            if not any(_overlaps(s, t) for t in spans):
+        for s in Gazetteer(surnames)(text):
+            if not any(overlaps(s, t) for t in spans):
                 spans.append(s)
     return sorted(spans, key=lambda s: s["start"])
 
@@ -80,5 +80,3 @@ def oracle_tag(record: dict) -> list[dict]:
     """A record's planted spans (from experiments.pii_leakage.world)."""
     return [{k: s[k] for k in ("start", "end", "type", "text")} for s in record["spans"]]
 
-
-TAGGERS = ("oracle", "regex", "gazetteer")

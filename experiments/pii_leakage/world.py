@@ -31,13 +31,13 @@ import re
 from dataclasses import asdict, dataclass, field
 
 from experiments.errors import MissingArtifactError
+from experiments.options import check_known
 
-POOLS = ("member", "nonmember", "public")
-SPLIT_OF_POOL = {"member": "train", "nonmember": "test", "public": "public"}
+# the pool whose identities are the subjects of a split's records
+POOL_OF_SPLIT = {"train": "member", "test": "nonmember", "public": "public"}
 SPLITS = ("train", "test", "public")
 PII_TYPES = ("PERSON", "EMAIL", "PHONE", "ADDRESS", "DATE")
 STYLES = ("court", "clinic", "email")
-FORMS = ("full", "surname", "informal")  # how a PERSON span is written: "John Smith", "Smith", "john smith"
 
 # Templates: {name} the subject's full name (or its informal form), {surname} a later reference, {email} {phone}
 # {address} {date} the subject's other PII; {w:list} a filler word drawn from FILLERS[list] (not PII).
@@ -124,10 +124,7 @@ class WorldConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "WorldConfig":
-        known = set(cls.__dataclass_fields__)
-        extra = set(d) - known
-        if extra:
-            raise ValueError(f"unknown world options {sorted(extra)}; known: {sorted(known)}")
+        check_known(cls, d, "world")
         d = dict(d)
         for key in ("duplication", "styles"):
             if key in d:
@@ -245,13 +242,13 @@ def make_world(cfg: WorldConfig) -> tuple[list[Identity], list[Record]]:
     rng = random.Random(cfg.seed)
     fk = _faker(cfg.locale, cfg.seed + 1)
     records: list[Record] = []
+    # records of which one identity of a pool is the subject (a member's: its duplication level)
+    per_identity = {"nonmember": lambda i: 1, "public": lambda i: cfg.public_records_per_identity,
+                    "member": lambda i: i.dup}
     for split in SPLITS:
-        pool = next(p for p, s in SPLIT_OF_POOL.items() if s == split)
-        subjects: list[Identity] = []
-        for ident in identities:
-            if ident.pool == pool:
-                subjects += [ident] * (ident.dup if pool == "member" else
-                                       cfg.public_records_per_identity if pool == "public" else 1)
+        pool = POOL_OF_SPLIT[split]
+        subjects = [ident for ident in identities if ident.pool == pool
+                    for _ in range(per_identity[pool](ident))]
         n_plain = round(len(subjects) * cfg.no_pii_share / (1 - cfg.no_pii_share))
         kinds: list[Identity | None] = subjects + [None] * n_plain
         rng.shuffle(kinds)
@@ -280,7 +277,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from experiments.cli import add_output_args, output_paths
     from experiments.files import atomic_write_csv, atomic_write_text
-    from experiments.lm.tokenizer import EOT
+    from experiments.lm.tokenizer import documents_text
 
     outs = ["records", "identities", "truth", *SPLITS]
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -293,9 +290,8 @@ def main(argv: list[str] | None = None) -> None:
     atomic_write_text(paths["records"], "".join(json.dumps(asdict(r), ensure_ascii=False) + "\n" for r in records))
     atomic_write_csv(pd.DataFrame([{**asdict(i), "name": i.name} for i in identities]), paths["identities"])
     atomic_write_csv(pd.DataFrame(truth_rows(records, identities)), paths["truth"])
-    sep = f"\n{EOT}\n"
     for split in SPLITS:
-        atomic_write_text(paths[split], sep.join(r.text for r in records if r.split == split) + "\n")
+        atomic_write_text(paths[split], documents_text(r.text for r in records if r.split == split))
     counts = {s: sum(r.split == s for r in records) for s in SPLITS}
     print(f"world seed {cfg.seed}: {len(identities)} identities, records {counts}")
 

@@ -25,17 +25,16 @@ import pandas as pd
 
 from experiments.cli import add_output_args, output_paths
 from experiments.files import atomic_write_csv, atomic_write_text
-from experiments.lm.tokenizer import EOT
+from experiments.lm.tokenizer import documents_text
 from experiments.tinystories.eval_sets import make_cloze_items, make_prompts
 from experiments.tinystories.world import StoryWorld, WorldConfig
 
-SEP = f"\n{EOT}\n"
 OUTPUTS = ["train", "val", "prompts", "cloze", "truth"]
 
 
 def write_documents(docs, path: Path) -> int:
     docs = [d.strip() for d in docs if d and d.strip()]
-    atomic_write_text(path, SEP.join(docs) + "\n")
+    atomic_write_text(path, documents_text(docs))
     return len(docs)
 
 

@@ -6,17 +6,14 @@ from torch import nn
 
 pytest.importorskip("opacus", reason="opacus is installed by make setup (extra dp)")
 from opacus.grad_sample import GradSampleModule  # noqa: E402
-from transformers import GPT2Config, GPT2LMHeadModel  # noqa: E402
 from transformers.pytorch_utils import Conv1D  # noqa: E402
 
 from experiments.lm.dp import conv1d_grad_sample, require_grad_samplers, unsupported_layers  # noqa: E402
+from tests.helpers import tiny_gpt2 as make_tiny  # noqa: E402
 
 
-def tiny_gpt2(tied: bool = False, seed: int = 0) -> GPT2LMHeadModel:
-    torch.manual_seed(seed)
-    cfg = GPT2Config(vocab_size=50, n_positions=16, n_embd=16, n_layer=2, n_head=2, resid_pdrop=0.0, embd_pdrop=0.0,
-                     attn_pdrop=0.0, bos_token_id=0, eos_token_id=0, tie_word_embeddings=tied)
-    return GPT2LMHeadModel(cfg).double()
+def tiny_gpt2(tied: bool = False, seed: int = 0):
+    return make_tiny(vocab=50, tied=tied, seed=seed, double=True)
 
 
 def per_example_loss(model, ids: torch.Tensor) -> torch.Tensor:

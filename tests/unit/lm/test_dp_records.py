@@ -4,19 +4,16 @@ import pytest
 import torch
 
 pytest.importorskip("opacus", reason="opacus is installed by make setup (extra dp)")
-from transformers import GPT2Config, GPT2LMHeadModel  # noqa: E402
 
 from experiments.lm.dp import dp_optimizer  # noqa: E402
 from experiments.lm.records import IGNORE, per_record_loss, record_batch  # noqa: E402
+from tests.helpers import tiny_gpt2 as make_tiny  # noqa: E402
 
 RECORDS = [[5, 6, 7, 8, 9], [3, 4], [10, 11, 12]]
 
 
 def tiny(seed=0):
-    torch.manual_seed(seed)
-    cfg = GPT2Config(vocab_size=16, n_positions=8, n_embd=8, n_layer=2, n_head=2, tie_word_embeddings=False,
-                     resid_pdrop=0, embd_pdrop=0, attn_pdrop=0)
-    return GPT2LMHeadModel(cfg).double()
+    return make_tiny(positions=8, width=8, seed=seed, double=True)
 
 
 def test_record_batch_by_hand():

@@ -4,19 +4,16 @@ import pytest
 import torch
 
 pytest.importorskip("opacus", reason="opacus is installed by make setup (extra dp)")
-from transformers import GPT2Config, GPT2LMHeadModel  # noqa: E402
 
 from experiments.lm.finetune_records import RecordTrainConfig, finetune_records  # noqa: E402
 from experiments.lm.records import per_record_loss, record_batch  # noqa: E402
+from tests.helpers import tiny_gpt2 as make_tiny  # noqa: E402
 
 RECORDS = [[2 + (i * 3 + j) % 12 for j in range(4 + i % 5)] for i in range(40)]
 
 
 def tiny(seed=0):
-    torch.manual_seed(seed)
-    cfg = GPT2Config(vocab_size=16, n_positions=16, n_embd=16, n_layer=1, n_head=2, tie_word_embeddings=False,
-                     resid_pdrop=0, embd_pdrop=0, attn_pdrop=0)
-    return GPT2LMHeadModel(cfg)
+    return make_tiny(layers=1, seed=seed)
 
 
 def mean_loss(model):

@@ -60,7 +60,7 @@ def test_pools_are_disjoint(built):
     _, identities, records = built
     split_text = {s: "\n".join(r.text for r in records if r.split == s) for s in W.SPLITS}
     for i in identities:
-        home = W.SPLIT_OF_POOL[i.pool]
+        home = next(s for s, p in W.POOL_OF_SPLIT.items() if p == i.pool)
         for split, text in split_text.items():
             if split != home:
                 assert i.name not in text and i.name.lower() not in text and i.email not in text, (i, split)
