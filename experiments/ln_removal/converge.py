@@ -8,8 +8,9 @@ seed-1 bases gave 0.3-0.9%. The papers' bases (the released GPT-2s, 300k+ steps)
 the mini bases so too.
 
 Protocol: rounds of `round_steps` LN-kept training with the fine-tune's own optimiser and schedule (warm-up,
-cosine to min_lr: warm restarts), each on its own data seed, until each of the last `patience` rounds improves
-the validation CE by less than `tol` (relative), or `max_rounds` rounds have run. Validation CE is measured on
+cosine to min_lr: warm restarts; the workflow may give the rounds their own lr and min_lr, so that a base stuck
+before an abrupt loss drop gets through it), each on its own data seed, until each of the last `patience` rounds
+improves the validation CE by less than `tol` (relative), or `max_rounds` rounds have run. Validation CE is measured on
 `eval_blocks` blocks from the start of the val stream (the final CE evaluation uses blocks from its end). The
 model after the last round is the base; the rounds table says whether the plateau was reached (`converged`) or
 the cap stopped it.

@@ -42,6 +42,12 @@ wildcard_constraints:
 LNR_CONVERGE = LNR.get("converge", {})  # LN-kept rounds before removal (schema default max_rounds 0: none)
 
 
+def lnr_converge_train(model):
+    """The fine-tune's train block with the LN-kept rounds' own lr / min_lr where converge sets them."""
+    over = {k: LNR_CONVERGE[k] for k in ("lr", "min_lr") if LNR_CONVERGE.get(k) is not None}
+    return {**lnr_opt(model, "train"), **over}
+
+
 def lnr_base_input(wildcards):
     """The base model dir when it is built by this workflow (dir: specs); hub models come from the cache."""
     return built_model_input(LNR_MODELS[wildcards.lnr_model])
@@ -74,7 +80,7 @@ rule lnr_converge:
         rounds=f"{LNR_OUT}/converge/{{lnr_model}}.csv",
     params:
         spec=lambda wc: LNR_MODELS[wc.lnr_model],
-        train=lambda wc: as_json(lnr_opt(wc.lnr_model, "train")),
+        train=lambda wc: as_json(lnr_converge_train(wc.lnr_model)),
         c=LNR_CONVERGE,
         seed=LNR.get("seed"),
         device=COMPUTE["device"],
