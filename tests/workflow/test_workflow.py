@@ -34,7 +34,7 @@ MINI_RULES = {
     "tinystories": {"ts_corpus": 1, "ts_tokenizer": 1, "ts_encode": 2, "ts_train": 7, "ts_eval": 7,
                     "ts_train_lr": 9, "ts_eval_lr": 9, "ts_cloze_chance": 1,
                     "ts_eval_reference": 1, "ts_sweep": 1, "ts_samples_table": 1},
-    "ln_removal": {"lnr_converge": 2, "lnr_remove": 8, "lnr_evaluate": 2, "lnr_scaling_eval": 2, "lnr_aggregate": 1,
+    "ln_removal": {"lnr_converge": 2, "lnr_remove": 4, "lnr_evaluate": 2, "lnr_aggregate": 1,
                    "lnr_scaling": 1},
     "occupational_bias": {"ob_plant": 1, "ob_tokenizer": 1, "ob_encode": 2, "ob_train": 1, "ob_generate": 2,
                           "ob_extract": 2, "ob_exact": 2, "ob_analyse": 1, "ob_truth": 1, "ob_extraction_check": 1},
