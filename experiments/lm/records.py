@@ -34,7 +34,9 @@ def record_batch(records: list[list[int]], *, bos_id: int, pad_id: int, block: i
 
 
 def per_record_loss(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Mean next-token cross-entropy of each row's own tokens (nats), shape (B,)."""
+    """Mean next-token cross-entropy of each row's own tokens (nats), shape (B,), on the model's device."""
+    device = next(model.parameters()).device
+    batch = {k: v.to(device) for k, v in batch.items()}
     logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
                    position_ids=batch["position_ids"]).logits[:, :-1]
     target = batch["labels"][:, 1:]

@@ -95,7 +95,8 @@ def pretrained_tokenizer(spec: str) -> PreTrainedTokenizerFast:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--corpus", required=True, help="text file, documents separated by <|endoftext|> lines")
+    ap.add_argument("--corpus", required=True, nargs="+",
+                    help="text file(s), documents separated by <|endoftext|> lines")
     ap.add_argument("--kind", choices=["bpe", "pretrained"], default="bpe")
     ap.add_argument("--vocab-size", type=int, default=1024)
     ap.add_argument("--min-frequency", type=int, default=2)
@@ -105,7 +106,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.kind == "pretrained":
         tok = pretrained_tokenizer(args.pretrained)
     else:
-        tok = train_bpe(iter_documents(args.corpus), args.vocab_size, args.min_frequency)
+        tok = train_bpe((d for path in args.corpus for d in iter_documents(path)), args.vocab_size,
+                        args.min_frequency)
     save_tokenizer(tok, args.out)
     print(f"tokenizer: {len(tok)} tokens -> {args.out}")
 
