@@ -47,6 +47,13 @@ def setup_runtime(args: argparse.Namespace):
     return pick_device(args.device)
 
 
+def add_training_output_args(ap: argparse.ArgumentParser) -> None:
+    """What a training step writes: its resumable checkpoint dir, the model dir, the loss curve."""
+    ap.add_argument("--checkpoint-dir", required=True, help="checkpoints (a killed run resumes; removed at the end)")
+    ap.add_argument("--out", required=True, help="output model dir")
+    ap.add_argument("--curve", required=True, help="loss curve CSV")
+
+
 def add_sampling_args(ap: argparse.ArgumentParser) -> None:
     """The options that fix a sampling distribution (steps that sample and steps that compute the same
     distribution exactly take the same ones)."""

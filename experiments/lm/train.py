@@ -328,7 +328,7 @@ def main(argv: list[str] | None = None) -> None:
     import argparse
     import json
 
-    from experiments.cli import add_runtime_args, setup_runtime
+    from experiments.cli import add_runtime_args, add_training_output_args, setup_runtime
     from experiments.lm.build import ARCHS, build_model, count_params
     from experiments.lm.tokenizer import load_tokenizer
 
@@ -341,9 +341,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--val", required=True, help="validation token stream (.npy)")
     ap.add_argument("--train-config", required=True, help="JSON: TrainConfig fields with max_steps or tokens")
     add_runtime_args(ap)
-    ap.add_argument("--checkpoint-dir", required=True)
-    ap.add_argument("--out", required=True, help="output model dir")
-    ap.add_argument("--curve", required=True, help="loss curve CSV")
+    add_training_output_args(ap)
     args = ap.parse_args(argv)
 
     device = setup_runtime(args)

@@ -123,6 +123,8 @@ def run(model, tok, model_id: str, mode: str, train_ids, val_ids, cfg: TrainConf
 
 
 def main(argv: list[str] | None = None) -> None:
+    from experiments.cli import add_training_output_args
+
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", required=True, help="model spec, e.g. dir:PATH or hub:gpt2")
     ap.add_argument("--model-id", required=True)
@@ -136,9 +138,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--threads", type=int, default=None)
-    ap.add_argument("--checkpoint-dir", required=True)
-    ap.add_argument("--out", required=True, help="output model dir")
-    ap.add_argument("--curve", required=True)
+    add_training_output_args(ap)
     ap.add_argument("--events", required=True)
     args = ap.parse_args(argv)
 

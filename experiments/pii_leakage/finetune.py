@@ -55,7 +55,7 @@ def encode_records(tokenizer, texts: list[str]) -> list[list[int]]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from experiments.cli import add_runtime_args, setup_runtime
+    from experiments.cli import add_runtime_args, add_training_output_args, setup_runtime
     from experiments.files import atomic_dir, atomic_write_csv, atomic_write_text
     from experiments.lm.finetune_records import finetune_records
     from experiments.lm.load import load_model
@@ -68,9 +68,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--train-config", required=True,
                     help=f"JSON of RecordTrainConfig fields: {[f.name for f in fields(RecordTrainConfig)]}")
     add_runtime_args(ap)
-    ap.add_argument("--checkpoint-dir", required=True)
-    ap.add_argument("--out", required=True, help="the target model dir")
-    ap.add_argument("--curve", required=True, help="loss per step (CSV)")
+    add_training_output_args(ap)
     args = ap.parse_args(argv)
     device = setup_runtime(args)
     cfg = config_from_json(args.train_config, args.seed)
