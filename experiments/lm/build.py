@@ -10,10 +10,12 @@ from transformers import GPT2Config, GPT2LMHeadModel, GPTNeoConfig, GPTNeoForCau
 from experiments.lm.load import param_count
 
 ARCHS = ("gpt2", "gpt_neo")
-# GPT-2's tanh GELU as one aten kernel: the same function as HF's "gelu_new" (a chain of 8 elementwise ops; outputs
-# within 5e-7), 1.1-1.3x per training step at d_model 128 on CPU (README, bench/trainer.py). Saved in config.json,
-# so models built here load with it; released GPT-2s keep "gelu_new".
-GPT2_ACTIVATION = "gelu_pytorch_tanh"
+# GPT-2's own activation (HF "gelu_new": the tanh GELU as a chain of 8 elementwise ops). The fused
+# "gelu_pytorch_tanh" computes the same function (within 5e-7) 1.1-1.3x faster per training step at d_model 128
+# (bench/trainer.py), but is not adopted: with it, training seed 2's clean anchored-bias model became so confident
+# that no layer-1 neuron could plant an anchored rate of 0.5 (0.07 at strength 64 on the best of 8 candidates,
+# 0.00 at 4096), a robustness run that fails (README, Measured, 2026-12-03).
+GPT2_ACTIVATION = "gelu_new"
 
 
 def build_model(arch: str, *, vocab_size: int, d_model: int, n_layers: int, n_heads: int, context: int,

@@ -145,20 +145,32 @@ def test_long_jobs_are_scheduled_first():
     assert prioritised == LONG_RULES
 
 
-def test_converge_rounds_use_their_own_lr_and_the_arms_the_fine_tunes():
-    """ln_removal.converge.lr / min_lr reach the LN-kept rounds only; the LN-free run and its control keep train's."""
+def test_converge_rounds_use_their_own_lr_and_the_arms_the_fine_tunes(tmp_path):
+    """ln_removal.converge.lr / min_lr reach the LN-kept rounds only; the LN-free run and its control keep train's.
+    Unset (the mini default), the rounds use train's."""
     import json
     import re
 
-    r = subprocess.run([*SNAKEMAKE, "-n", "-p", "--forceall", "results/ln_removal/eval/w128_l4_s0/ce.csv"], cwd=ROOT,
-                       capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=120)
-    assert r.returncode == 0, r.stderr
-    cfg = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())["ln_removal"]
-    seen = {}
-    for line in r.stdout.splitlines():
-        m = re.search(r"experiments\.ln_removal\.(converge|remove) .*--train-config '([^']+)'", line)
-        if m:
-            seen.setdefault(m.group(1), []).append(json.loads(m.group(2)))
-    assert cfg["converge"]["lr"] != cfg["train"]["lr"]
-    assert [(t["lr"], t["min_lr"]) for t in seen["converge"]] == [(cfg["converge"]["lr"], cfg["converge"]["min_lr"])]
-    assert [(t["lr"], t["min_lr"]) for t in seen["remove"]] == [(cfg["train"]["lr"], cfg["train"]["min_lr"])] * 2
+    cfg = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    train = cfg["ln_removal"]["train"]
+
+    def lrs(*configfile):
+        r = subprocess.run([*SNAKEMAKE, "-n", "-p", "--forceall", "results/ln_removal/eval/w128_l4_s0/ce.csv",
+                            *configfile], cwd=ROOT, capture_output=True, text=True,
+                           env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=120)
+        assert r.returncode == 0, r.stderr
+        seen = {}
+        for line in r.stdout.splitlines():
+            m = re.search(r"experiments\.ln_removal\.(converge|remove) .*--train-config '([^']+)'", line)
+            if m:
+                t = json.loads(m.group(2))
+                seen.setdefault(m.group(1), []).append((t["lr"], t["min_lr"]))
+        return seen
+
+    fine_tune = (train["lr"], train["min_lr"])
+    assert "lr" not in cfg["ln_removal"]["converge"]
+    assert lrs() == {"converge": [fine_tune], "remove": [fine_tune] * 2}
+    cfg["ln_removal"]["converge"].update(lr=2.0e-3, min_lr=2.0e-4)
+    path = tmp_path / "converge_lr.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    assert lrs("--configfile", str(path)) == {"converge": [(2.0e-3, 2.0e-4)], "remove": [fine_tune] * 2}
