@@ -339,7 +339,7 @@ def scaling_claim(fit: pd.DataFrame, scale: str, models: list[str]):
     per = "; ".join(f"{r.model_id} ({int(r.params_non_embedding)} params): "
                     + ("target not met" if pd.isna(r.tokens_to_target) else
                        f"{'<= ' if r.censored else ''}{int(r.tokens_to_target)} tokens")
-                    + f" ({int(r.n_budgets)} budgets)" for r in fit.itertuples())
+                    + f" ({int(r.n_budgets)} budget{'' if int(r.n_budgets) == 1 else 's'})" for r in fit.itertuples())
     ok = fit[fit.tokens_to_target.notna() & ~fit.censored.astype(bool)]
     dec = sublinear_data(ok.params_non_embedding.tolist(), ok.tokens_to_target.tolist())
     return SCALING.row(dataclasses.replace(dec, notes=f"{dec.notes}; per size: {per}" if per else dec.notes),
