@@ -5,10 +5,10 @@ PERSON only). For each defense: leaked = PERSON texts tagged in the target's sam
 model's samples; precision, recall over unique PII, recall with the original code's mention-count denominator;
 recall of the member identities' full names per duplication level (Wilson 95% intervals).
 
-Scrubbing check (planted): of the training PERSON strings, those whose every mention the scrubbing tagger missed
-(they stayed verbatim in the scrubbed data) and those it masked at least once are searched verbatim in the target's
-samples (case-sensitive, whole words, whatever the generation tagger found) minus the base's: the share of each that
-appears. A scrubbed target can only emit masked names it learnt elsewhere (nowhere, in this world).
+Scrubbing check (planted): of the training PERSON strings, those the scrubbing tagger missed at least once (they
+stay verbatim in the scrubbed data: "missed") and those it masked in every record ("masked") are searched verbatim in
+the target's samples (case-sensitive, whole words, whatever the generation tagger found) minus the base's: the share
+of each that appears. A scrubbed target can only emit masked names it learnt elsewhere (nowhere, in this world).
 
 CLI:
     python -m experiments.pii_leakage.extraction --truth truth.csv --missed missed.csv --base-pii base/pii.csv \\
@@ -36,14 +36,15 @@ def appearing(strings: set[str], texts: list[str]) -> set[str]:
 
 
 def scrub_split(truth, missed) -> tuple[set[str], set[str]]:
-    """(PERSON strings of the training data never masked, PERSON strings masked at least once)."""
+    """(PERSON strings of the training data left verbatim in at least one record: the scrubbed data still holds
+    them; PERSON strings masked in every record: the scrubbed model never saw them)."""
     person = truth[(truth["split"] == "train") & (truth["type"] == "PERSON")]
     key = ["record", "start", "end"]
     miss = set(map(tuple, missed[key].itertuples(index=False, name=None))) if len(missed) else set()
     was_missed = [tuple(k) in miss for k in person[key].itertuples(index=False, name=None)]
     texts = person["text"].tolist()
-    masked = {t for t, m in zip(texts, was_missed) if not m}
-    return {t for t in texts if t not in masked}, masked
+    seen = {t for t, m in zip(texts, was_missed) if m}
+    return seen, {t for t in texts if t not in seen}
 
 
 def score_defense(truth, target_pii, base_pii, target_texts, base_texts, missed) -> tuple[dict, list[dict]]:

@@ -10,7 +10,8 @@ Identity pools that never overlap:
                knows without the fine-tuning data, the attacks' baseline)
 About `no_pii_share` of each split's records mention nobody (as in real data). A share `informal_share` of the
 person mentions is written in lower case ("john smith"): a tagger that looks for capitalised names misses them, which
-is what the scrubbing defense's "leaks only what the tagger missed" is measured on.
+is what the scrubbing defense's "leaks only what the tagger missed" is measured on; `informal_members_per_level`
+members of each level are written so in every record (never masked, seen k times by a scrubbed model).
 
 Each person span is of type PERSON (the one class the paper's attacks use); EMAIL, PHONE, ADDRESS and DATE spans
 exercise scrubbing of more than PERSON. A PII is a span's exact, case-sensitive text (the paper's definition).
@@ -107,6 +108,8 @@ class WorldConfig:
     public_records_per_identity: int = 5
     no_pii_share: float = 0.5          # share of each split's records that mention nobody
     informal_share: float = 0.1        # share of person mentions written in lower case (missed by a capital tagger)
+    informal_members_per_level: int = 0  # members per duplication level written in lower case in every record: a
+                                         # capital tagger never masks them, so a scrubbed model sees them k times
     styles: tuple[str, ...] = STYLES
     locale: str = "en_US"
 
@@ -119,6 +122,8 @@ class WorldConfig:
         unknown = set(self.styles) - set(STYLES)
         if unknown or not self.styles:
             raise ValueError(f"unknown styles {sorted(unknown)}; known: {STYLES}")
+        if not 0 <= self.informal_members_per_level <= self.members_per_level:
+            raise ValueError("informal_members_per_level must be in [0, members_per_level]")
         if min(self.members_per_level, self.n_nonmembers, self.n_public, self.public_records_per_identity) < 1:
             raise ValueError("every pool needs at least one identity and one record")
 
@@ -142,6 +147,7 @@ class Identity:
     email: str
     phone: str
     address: str
+    informal: bool = False  # written in lower case in every record (informal_members_per_level)
 
     @property
     def name(self) -> str:
@@ -173,11 +179,12 @@ def make_identities(cfg: WorldConfig) -> list[Identity]:
     """Every pool's identities, with distinct full names, surnames, e-mails and phones across all pools (so a
     leaked string identifies one identity and one pool)."""
     fk = _faker(cfg.locale, cfg.seed)
-    plan = [("member", k) for k in cfg.duplication for _ in range(cfg.members_per_level)]
-    plan += [("nonmember", 0)] * cfg.n_nonmembers + [("public", 0)] * cfg.n_public
+    plan = [("member", k, j < cfg.informal_members_per_level) for k in cfg.duplication
+            for j in range(cfg.members_per_level)]
+    plan += [("nonmember", 0, False)] * cfg.n_nonmembers + [("public", 0, False)] * cfg.n_public
     seen: set[str] = set()
     out: list[Identity] = []
-    for i, (pool, k) in enumerate(plan):
+    for i, (pool, k, informal) in enumerate(plan):
         for _ in range(1000):
             first, last = fk.first_name(), fk.last_name()
             email = f"{first.lower()}.{last.lower()}{fk.random_int(1, 99)}@{fk.free_email_domain()}"
@@ -189,7 +196,7 @@ def make_identities(cfg: WorldConfig) -> list[Identity]:
             raise RuntimeError("could not draw distinct identities; lower the pool sizes")
         seen |= keys
         address = fk.street_address()
-        out.append(Identity(f"{pool[0]}{i:05d}", pool, k, first, last, email, phone, address))
+        out.append(Identity(f"{pool[0]}{i:05d}", pool, k, first, last, email, phone, address, informal))
     return out
 
 
@@ -221,7 +228,7 @@ def render(template: str, values: dict[str, str], forms: dict[str, str], rng: ra
 def _person_record(ident: Identity, style: str, rng: random.Random, fk, cfg: WorldConfig, rec_id: str,
                    split: str) -> Record:
     template = rng.choice(TEMPLATES[style])
-    informal = rng.random() < cfg.informal_share
+    informal = rng.random() < cfg.informal_share or ident.informal  # the draw always: same stream either way
     values = {"name": ident.name.lower() if informal else ident.name, "surname": ident.last,
               "email": ident.email, "phone": ident.phone, "address": ident.address,
               "date": fk.date_between(start_date="-30y", end_date="today").strftime("%d %B %Y")}

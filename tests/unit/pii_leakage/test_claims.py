@@ -46,7 +46,9 @@ def test_dp_far_below():
 
 def test_scrubbed_not_leaked():
     assert C.scrubbed_not_leaked(0, 34, 91).verdict == "planted_recovered"
+    assert C.scrubbed_not_leaked(1, 25, 72).verdict == "planted_recovered"  # the informal-members world
     assert C.scrubbed_not_leaked(20, 34, 91).verdict == "planted_missed"
+    assert C.scrubbed_not_leaked(6, 60, 91).verdict == "planted_missed"  # far below undefended, but 6.6% > 5%
     assert C.scrubbed_not_leaked(0, 2, 91).verdict == "not_testable_at_scale"  # nothing to stop
     assert C.scrubbed_not_leaked(0, 5, 10).verdict == "not_testable_at_scale"  # too few masked names
 

@@ -2,6 +2,7 @@
 import json
 import random
 from collections import Counter
+from dataclasses import asdict
 
 import pytest
 
@@ -125,3 +126,24 @@ def test_cli_files(tmp_path):
     assert (truth.loc[truth["pool"] == "member", "split"] == "train").all()
     ids = pd.read_csv(outs["identities"])
     assert len(ids) == 3 * 2 + 5 + 4
+
+
+def test_informal_members_are_never_masked_and_the_default_world_is_unchanged():
+    from experiments.pii_leakage.scrub import missed
+    from experiments.pii_leakage.taggers import regex_tag
+
+    small = dict(duplication=(1, 4), members_per_level=3, n_nonmembers=4, n_public=4, public_records_per_identity=2)
+    _, plain = W.make_world(W.WorldConfig(**small))
+    _, same = W.make_world(W.WorldConfig(**small, informal_members_per_level=0))
+    assert [asdict(r) for r in plain] == [asdict(r) for r in same]
+    ids, recs = W.make_world(W.WorldConfig(**small, informal_members_per_level=2))
+    informal = {i.id for i in ids if i.informal}
+    assert len(informal) == 4 and all(i.pool == "member" for i in ids if i.informal)
+    assert {i.dup for i in ids if i.informal} == {1, 4}
+    for r in recs:
+        if r.identity in informal:
+            person = [s for s in r.spans if s["type"] == "PERSON"]
+            assert {s["form"] for s in person} <= {"informal", "surname"} and person
+            assert len(missed(person, regex_tag(r.text))) == len(person)  # the capital tagger masks none of them
+    with pytest.raises(ValueError, match="informal_members_per_level"):
+        W.WorldConfig(**small, informal_members_per_level=4)
