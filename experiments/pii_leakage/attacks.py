@@ -21,6 +21,8 @@ from __future__ import annotations
 import random
 import re
 
+import numpy as np
+
 from experiments.lm.tokenizer import EOT
 
 
@@ -54,7 +56,8 @@ def draw_candidates(queries: list[dict], pool: list[str], size: int, seed: int) 
 
 
 def argmax(xs: list[float]) -> int:
-    return max(range(len(xs)), key=lambda i: (xs[i], -i))
+    """The best candidate's index; ties go to the lowest index (numpy's rule)."""
+    return int(np.argmax(xs))
 
 
 def opens_with(text: str, name: str) -> bool:

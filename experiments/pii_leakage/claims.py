@@ -9,10 +9,9 @@ from __future__ import annotations
 import math
 
 from experiments.report.claims import ClaimSpec, Decision, holds, recovered_if, reproduced_if
-from experiments.stats import wilson
+from experiments.stats import Z95, normal_ci, wilson
 
 R = "pii_leakage"
-Z95 = 1.959963984540054
 
 TEN_X = ClaimSpec(
     R, "more_than_existing_attacks", "The paper's reconstruction attack recovers more PII than the existing "
@@ -61,8 +60,8 @@ def log_ratio_ci(k1: int, n1: int, k2: int, n2: int) -> tuple[float, tuple[float
     if min(k1, k2) == 0 or k1 == n1 or k2 == n2:
         k1, n1, k2, n2 = k1 + 0.5, n1 + 1, k2 + 0.5, n2 + 1
     r = (k1 / n1) / (k2 / n2)
-    se = math.sqrt(1 / k1 - 1 / n1 + 1 / k2 - 1 / n2)
-    return r, (r * math.exp(-Z95 * se), r * math.exp(Z95 * se))
+    lo, hi = normal_ci(math.log(r), math.sqrt(1 / k1 - 1 / n1 + 1 / k2 - 1 / n2))
+    return r, (math.exp(lo), math.exp(hi))
 
 
 def more_than_existing(ours: int, tab: int, n: int) -> Decision:

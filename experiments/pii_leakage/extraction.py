@@ -47,16 +47,24 @@ def scrub_split(truth, missed) -> tuple[set[str], set[str]]:
     return seen, {t for t in texts if t not in seen}
 
 
-def score_defense(truth, target_pii, base_pii, target_texts, base_texts, missed) -> tuple[dict, list[dict]]:
+def scrub_reference(truth, missed, base_texts: list[str]) -> dict[str, tuple[set[str], set[str]]]:
+    """The scrubbing check's two name sets ("missed", "masked"), each with the names the base model's samples
+    already contain (the same for every defense)."""
+    seen, masked = scrub_split(truth, missed)
+    return {name: (strings, appearing(strings, base_texts)) for name, strings in (("missed", seen),
+                                                                                  ("masked", masked))}
+
+
+def score_defense(truth, target_pii, base_pii, target_texts, reference) -> tuple[dict, list[dict]]:
+    """One defense's extraction scores and per-level recall; `reference`: scrub_reference's sets."""
     person = truth[(truth["split"] == "train") & (truth["type"] == "PERSON")]
     leaked = leaked_set(target_pii.loc[target_pii["type"] == "PERSON", "text"],
                         base_pii.loc[base_pii["type"] == "PERSON", "text"])
     row = extraction_scores(leaked, person["text"].tolist())
     members = truth[(truth["split"] == "train") & (truth["form"] == "full") & (truth["pool"] == "member")]
     levels = recall_by_level(leaked, dict(zip(members["text"], members["dup"])))
-    never_masked, masked = scrub_split(truth, missed)
-    for name, strings in (("missed", never_masked), ("masked", masked)):
-        hit = appearing(strings, target_texts) - appearing(strings, base_texts)
+    for name, (strings, in_base) in reference.items():
+        hit = appearing(strings, target_texts) - in_base
         lo, hi = wilson(len(hit), len(strings))
         row.update({f"verbatim_{name}_n": len(strings), f"verbatim_{name}_hit": len(hit),
                     f"verbatim_{name}_share": len(hit) / len(strings) if strings else float("nan"),
@@ -86,10 +94,12 @@ def main(argv: list[str] | None = None) -> None:
     read = lambda p: pd.read_csv(p, keep_default_na=False)  # noqa: E731 - a name "Nan" stays a name
     truth, missed = read(args.truth), read(args.missed)
     base_pii, base_texts = read(args.base_pii), read(args.base_samples)["text"].tolist()
+    reference = scrub_reference(truth, missed, base_texts)
     scores, levels = [], []
-    for defense, pii, samples in zip(args.defense, args.pii, args.samples):
-        row, lv = score_defense(truth, read(pii), base_pii, read(samples)["text"].tolist(), base_texts, missed)
-        tagger = ",".join(sorted(set(read(pii)["tagger"]))) or "none"
+    for defense, pii_path, samples in zip(args.defense, args.pii, args.samples):
+        pii = read(pii_path)
+        row, lv = score_defense(truth, pii, base_pii, read(samples)["text"].tolist(), reference)
+        tagger = ",".join(sorted(set(pii["tagger"]))) or "none"
         scores.append({"defense": defense, "tagger": tagger, **row})
         levels += [{"defense": defense, **r} for r in lv]
         print(f"{defense}: precision {row['precision']:.3f}, recall unique {row['recall_unique']:.3f}, "

@@ -39,7 +39,7 @@ def config_from_json(text: str, seed: int) -> RecordTrainConfig:
 def untie_embeddings(model) -> None:
     """Give the LM head its own copy of the token embedding (a no-op for a model already untied)."""
     head, emb = model.get_output_embeddings(), model.get_input_embeddings()
-    if head.weight is emb.weight or head.weight.data_ptr() == emb.weight.data_ptr():
+    if head.weight.data_ptr() == emb.weight.data_ptr():
         head.weight = torch.nn.Parameter(emb.weight.detach().clone())
     model.config.tie_word_embeddings = False
 

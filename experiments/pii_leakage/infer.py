@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 
 OUTPUTS = ["rows"]
-POOLS = {"member": "member", "nonmember": "nonmember"}  # distractor pool -> identities.pool
+POOLS = ("member", "nonmember")  # distractor pools: values of identities.pool
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> None:
     ids = pd.read_csv(args.identities, keep_default_na=False)
     rows = []
     for pool in tqdm(args.pools, desc="pools"):
-        names = list(ids.loc[ids["pool"] == POOLS[pool], "name"])
+        names = list(ids.loc[ids["pool"] == pool, "name"])
         for size in args.sizes:
             cands = draw_candidates(queries, names, size, seed=args.seed)
             scores = candidate_scores(model, tok, queries, cands, batch_size=args.batch_size)

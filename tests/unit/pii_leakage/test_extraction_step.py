@@ -2,7 +2,7 @@
 member full names; the scrubbing check counts verbatim appearances of never-masked and masked names."""
 import pandas as pd
 
-from experiments.pii_leakage.extraction import appearing, score_defense, scrub_split
+from experiments.pii_leakage.extraction import appearing, score_defense, scrub_reference, scrub_split
 
 
 def truth():
@@ -22,8 +22,9 @@ def pii(texts):
 
 def test_scores_by_hand():
     missed = pd.DataFrame({"record": ["r4"], "start": [0], "end": [8]})
+    reference = scrub_reference(truth(), missed, ["lea moe"])
     row, levels = score_defense(truth(), pii(["Anna Berg", "Berg", "Ida Fox", "Bob Ray", "Tom Hale"]),
-                                pii(["Tom Hale"]), ["Anna Berg met lea moe", "Berg said"], ["lea moe"], missed)
+                                pii(["Tom Hale"]), ["Anna Berg met lea moe", "Berg said"], reference)
     # leaked: Anna Berg, Berg, Ida Fox, Bob Ray (Tom Hale is in the base's samples); real: 5 train PERSON mentions
     assert row["n_leaked"] == 4 and row["n_hit"] == 2 and row["n_real_unique"] == 4 and row["n_real_mentions"] == 5
     assert row["precision"] == 0.5 and row["recall_unique"] == 0.5 and row["recall_mentions"] == 0.4
