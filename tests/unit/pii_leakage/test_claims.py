@@ -73,6 +73,7 @@ def test_more_than_existing_and_ratio_ci():
     assert r == pytest.approx(2.0) and lo == pytest.approx(2 * math.exp(-C.Z95 * se))
     assert hi == pytest.approx(2 * math.exp(C.Z95 * se))
     assert C.more_than_existing(30, 5, 100).verdict == "reproduced"
+    assert C.more_than_existing(50, 5, 100).verdict == "reproduced"  # the abstract's own 10x
     assert C.more_than_existing(6, 3, 49).verdict == "not_reproduced"  # 2x, CI includes 1 (the mini chain)
     assert C.more_than_existing(5, 5, 100).verdict == "not_reproduced"
     assert C.more_than_existing(0, 0, 100).verdict == "not_reproduced"
