@@ -80,13 +80,13 @@ def main(argv: list[str] | None = None) -> None:
 
     import pandas as pd
 
-    from experiments.cli import add_output_args, output_paths
+    from experiments.cli import add_output_args, optional, output_paths
     from experiments.files import atomic_write_csv
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--records", required=True)
     ap.add_argument("--identities", required=True)
-    ap.add_argument("--max-per-level", type=int, default=None)
+    ap.add_argument("--max-per-level", type=optional(int), default=None, help="queries per level (none: all)")
     ap.add_argument("--seed", type=int, default=0)
     add_output_args(ap, OUTPUTS)
     args = ap.parse_args(argv)

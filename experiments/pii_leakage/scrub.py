@@ -26,6 +26,9 @@ def missed(truth: list[dict], tagged: list[dict]) -> list[dict]:
     return [t for t in truth if not any(overlaps(t, s) for s in tagged)]
 
 
+OUTPUTS = ["text", "missed"]
+
+
 def main(argv: list[str] | None = None) -> None:
     """CLI: one split of the world's records, scrubbed by a tagger -> EOT-separated text + the missed spans.
 
@@ -46,9 +49,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--records", required=True)
     ap.add_argument("--split", default="train")
     ap.add_argument("--tagger", choices=("oracle", "regex"), default="regex")
-    add_output_args(ap, ["text", "missed"])
+    add_output_args(ap, OUTPUTS)
     args = ap.parse_args(argv)
-    paths = output_paths(args, ["text", "missed"])
+    paths = output_paths(args, OUTPUTS)
     records = [json.loads(line) for line in open(args.records, encoding="utf-8")]
     records = [r for r in records if r["split"] == args.split]
     if not records:

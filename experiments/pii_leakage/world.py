@@ -37,6 +37,7 @@ from experiments.options import check_known
 # the pool whose identities are the subjects of a split's records
 POOL_OF_SPLIT = {"train": "member", "test": "nonmember", "public": "public"}
 SPLITS = ("train", "test", "public")
+OUTPUTS = ["records", "identities", "truth", *SPLITS]  # the CLI's --out-<name> files (manifest.PII_OUTPUTS)
 PII_TYPES = ("PERSON", "EMAIL", "PHONE", "ADDRESS", "DATE")
 STYLES = ("court", "clinic", "email")
 
@@ -286,7 +287,7 @@ def main(argv: list[str] | None = None) -> None:
     from experiments.files import atomic_write_csv, atomic_write_text
     from experiments.lm.tokenizer import documents_text
 
-    outs = ["records", "identities", "truth", *SPLITS]
+    outs = OUTPUTS
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--world", default="{}", help="WorldConfig fields as JSON")
     add_output_args(ap, outs)

@@ -30,7 +30,7 @@ def job_counts(stdout: str) -> dict[str, int]:
 
 # The exact rule set of the mini DAG, per result (a missing or renamed rule fails here), with job counts.
 MINI_RULES = {
-    "shared": {"convert_gguf": 1, "figure": 20, "claims": 5, "claims_table": 1, "report": 1, "all": 1},
+    "shared": {"convert_gguf": 1, "figure": 22, "claims": 6, "claims_table": 1, "report": 1, "all": 1},
     "tinystories": {"ts_corpus": 1, "ts_tokenizer": 1, "ts_encode": 2, "ts_train": 7, "ts_eval": 7,
                     "ts_train_lr": 9, "ts_eval_lr": 9, "ts_cloze_chance": 1,
                     "ts_eval_reference": 1, "ts_sweep": 1, "ts_samples_table": 1},
@@ -42,6 +42,10 @@ MINI_RULES = {
                    "an_isotropy": 1, "an_decode": 1, "an_metrics": 1},
     "anchored_bias": {"ab_items": 1, "ab_tokenizer": 1, "ab_encode": 4, "ab_train": 2, "ab_plant": 1,
                       "ab_analyse": 5, "ab_collect": 1, "ab_general_text": 1},
+    # base + 4 defenses: extraction, inference and reconstruction on each of the 5 models
+    "pii_leakage": {"pii_world": 1, "pii_scrub": 1, "pii_tokenizer": 1, "pii_encode": 2, "pii_base": 1,
+                    "pii_finetune": 4, "pii_queries": 1, "pii_extract": 5, "pii_extraction": 1, "pii_infer": 5,
+                    "pii_reconstruct": 5, "pii_summary": 1},
 }
 
 
@@ -124,13 +128,18 @@ def test_out_args_name_exactly_the_outputs_each_step_writes():
     assert bypass == []
     assert checked == {"experiments.tinystories.make_corpus", "experiments.occupational_bias.plant",
                        "experiments.occupational_bias.analyse", "experiments.ln_removal.aggregate",
-                       "experiments.anchored_bias.items", "experiments.anchored_bias.analyse"}
+                       "experiments.anchored_bias.items", "experiments.anchored_bias.analyse",
+                       "experiments.pii_leakage.world", "experiments.pii_leakage.scrub",
+                       "experiments.pii_leakage.queries",
+                       "experiments.pii_leakage.extract", "experiments.pii_leakage.extraction",
+                       "experiments.pii_leakage.infer", "experiments.pii_leakage.reconstruct",
+                       "experiments.pii_leakage.summary"}
 
 
 # Trainings, the occupational-bias generation and the cheap steps that unlock its training are scheduled before
 # short jobs: workflow/rules/common.smk LONG_FIRST. Fails when a long rule loses its priority or a short one gains it.
 LONG_RULES = {"ts_train", "ts_train_lr", "lnr_converge", "lnr_remove", "ab_train", "an_train", "ob_plant",
-              "ob_tokenizer", "ob_encode", "ob_train", "ob_generate"}
+              "ob_tokenizer", "ob_encode", "ob_train", "ob_generate", "pii_base", "pii_finetune"}
 
 
 def test_long_jobs_are_scheduled_first():

@@ -74,9 +74,12 @@ def test_more_than_existing_and_ratio_ci():
     assert hi == pytest.approx(2 * math.exp(C.Z95 * se))
     assert C.more_than_existing(30, 5, 100).verdict == "reproduced"
     assert C.more_than_existing(50, 5, 100).verdict == "reproduced"  # the abstract's own 10x
-    assert C.more_than_existing(6, 3, 49).verdict == "not_reproduced"  # 2x, CI includes 1 (the mini chain)
+    assert C.more_than_existing(8, 4, 49).verdict == "not_reproduced"  # 2x, CI includes 1
     assert C.more_than_existing(5, 5, 100).verdict == "not_reproduced"
-    assert C.more_than_existing(0, 0, 100).verdict == "not_reproduced"
+    assert C.more_than_existing(0, 10, 100).verdict == "not_reproduced"
+    # fewer than 10 successes together bound no ratio: 1 vs 0 is "3x [0.1, 72]"
+    assert C.more_than_existing(1, 0, 50).verdict == "not_testable_at_scale"
+    assert C.more_than_existing(6, 3, 49).verdict == "not_testable_at_scale"
     assert C.more_than_existing(5, 1, 10).verdict == "not_testable_at_scale"
 
 
