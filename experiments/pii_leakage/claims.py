@@ -7,6 +7,7 @@ defenses' training metadata; which defense plays which role (undefended, scrubbe
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -212,8 +213,14 @@ def evaluate_claims(scores: pd.DataFrame, levels: pd.DataFrame, attacks: pd.Data
     if dp is None:
         missing(DP_3PCT, "DP", "none")
     else:
-        rows.append(DP_3PCT.row(dp_still_leaks(int(sc[dp].n_hit), int(sc[dp].n_real_unique),
-                                               th["dp_paper_rate"], th["dp_rate_factor"]), scale=scale, model=dp))
+        dec = dp_still_leaks(int(sc[dp].n_hit), int(sc[dp].n_real_unique), th["dp_paper_rate"], th["dp_rate_factor"])
+        run = defenses[defenses.defense == dp]
+        if len(run) and dec.verdict != "not_testable_at_scale":
+            r = run.iloc[0]
+            dec = dataclasses.replace(dec, notes=f"{dec.notes}; this DP run: {int(r.n_records)} records, "
+                                      f"{int(r.steps)} steps, noise multiplier {r.noise_multiplier:.3f} (the "
+                                      "paper's ECHR run: ~100k records, ~6.3k steps; notes pii.md §1.3)")
+        rows.append(DP_3PCT.row(dec, scale=scale, model=dp))
     if meta["source"] != "world":
         for spec in PLANTED:
             rows.append(spec.row(spec.not_testable(f"no planted truth: data source {meta['source']}"), scale=scale,
