@@ -7,6 +7,9 @@ k, the n it is out of, k / n with its Wilson 95% interval, and chance where ther
                     labelled); targets only (leaked = target PII - base PII)
     reconstruction  tab (the top-1 completion opens with the target: the existing attack the paper compares with);
                     ours (the sample-then-rank attack's top-1); coverage (the target is among the candidates)
+    membership      auc_loss_ratio (the paper's attack: target loss / base loss, lower = member) and auc_loss (the
+                    target's loss alone), training records vs held-out records (k = members, n = members +
+                    non-members; Hanley-McNeil 95% interval); targets only
     inference       accuracy with C candidates; accuracy_skip_base (the original code's variant: queries on which
                     the public base model predicts the same candidate as the target are left out, n = the rest)
 defenses.csv: each target's training metadata (records, steps, DP noise, the epsilon spent by the RDP and PRV
@@ -15,6 +18,7 @@ accountants next to the configured one).
 CLI:
     python -m experiments.pii_leakage.summary --scores extraction_scores.csv --infer base=infer/base.csv \\
         --infer undefended=infer/undefended.csv --reconstruct undefended=reconstruct/undefended.csv \\
+        --membership undefended=membership/undefended.csv \\
         --model undefended=resources/pii_leakage/models/undefended --out-attacks attacks.csv --out-defenses defenses.csv
 """
 from __future__ import annotations
@@ -82,6 +86,20 @@ def inference_rows(model: str, inf: pd.DataFrame, base: pd.DataFrame | None) -> 
     return out
 
 
+def membership_rows(model: str, mia: pd.DataFrame) -> list[dict]:
+    from experiments.pii_leakage.membership import auc, auc_ci
+
+    m = truthy(mia["member"]).to_numpy()
+    out = []
+    for metric, col in (("auc_loss_ratio", "ratio"), ("auc_loss", "loss_target")):
+        score = -mia[col].to_numpy(float)
+        a = auc(score[m], score[~m])
+        lo, hi = auc_ci(a, int(m.sum()), int((~m).sum()))
+        out.append({"model": model, "attack": "membership", "metric": metric, "pool": "", "size": None,
+                    "k": int(m.sum()), "n": len(m), "value": a, "ci_low": lo, "ci_high": hi, "chance": 0.5})
+    return out
+
+
 def defense_row(defense: str, model_dir: str) -> dict:
     meta = json.loads((Path(model_dir) / "training.json").read_text())
     cfg = meta.get("train_config", {})
@@ -112,6 +130,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--infer", action="append", required=True, help="MODEL=infer rows (one per model)")
     ap.add_argument("--reconstruct", action="append", default=[], help="MODEL=reconstruct rows")
     ap.add_argument("--model", action="append", required=True, help="DEFENSE=target model dir (training.json)")
+    ap.add_argument("--membership", action="append", default=[], help="DEFENSE=membership rows")
     add_output_args(ap, OUTPUTS)
     args = ap.parse_args(argv)
     paths = output_paths(args, OUTPUTS)
@@ -122,6 +141,8 @@ def main(argv: list[str] | None = None) -> None:
         rows += reconstruction_rows(m, read(p))
     for m, inf in infer.items():
         rows += inference_rows(m, inf, infer.get(BASE))
+    for m, p in pairs(args.membership, "--membership").items():
+        rows += membership_rows(m, read(p))
     attacks = pd.DataFrame(rows)
     atomic_write_csv(attacks, paths["attacks"], allow_nan=["value", "ci_low", "ci_high", "chance", "size"])
     defenses = pd.DataFrame([defense_row(d, p) for d, p in pairs(args.model, "--model").items()])

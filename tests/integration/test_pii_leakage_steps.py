@@ -19,6 +19,7 @@ from experiments.pii_leakage import (  # noqa: E402
     extraction,
     finetune,
     infer,
+    membership,
     queries,
     reconstruct,
     scrub,
@@ -56,6 +57,8 @@ def chain(tmp_path_factory):
                     "--sizes", "2", "6", "--threads", "1", "--out-rows", str(d / f"infer_{m}.csv")])
         reconstruct.main(["--model", f"dir:{p[m]}", "--queries", p["queries"], "--n-samples", "8",
                           "--threads", "1", "--out-rows", str(d / f"rec_{m}.csv")])
+    membership.main(["--target", f"dir:{p['target']}", "--base", f"dir:{p['base']}", "--records", p["records"],
+                     "--threads", "1", "--out-rows", str(d / "membership.csv")])
     extraction.main(["--truth", p["truth"], "--missed", p["missed"], "--base-pii", str(d / "pii_base.csv"),
                      "--base-samples", str(d / "samples_base.csv"), "--defense", "undefended",
                      "--pii", str(d / "pii_target.csv"), "--samples", str(d / "samples_target.csv"),
@@ -94,3 +97,15 @@ def test_reconstruction_and_extraction_rows(chain):
     scores, levels = read(d / "scores.csv"), read(d / "levels.csv")
     assert list(scores["defense"]) == ["undefended"] and set(levels["dup"]) == {1, 8}
     assert 0 <= float(scores["recall_unique"].iloc[0]) <= 1
+
+
+def test_membership_rows_and_the_memorised_target_separates_members(chain):
+    from experiments.pii_leakage.summary import membership_rows
+
+    d, p = chain
+    mia = read(d / "membership.csv")
+    records = [json.loads(x) for x in open(p["records"])]
+    assert len(mia) == sum(r["split"] in ("train", "test") for r in records)
+    rows = {r["metric"]: r for r in membership_rows("target", mia)}
+    assert rows["auc_loss"]["value"] > 0.8  # 30 epochs on the training records: their loss is far lower
+    assert rows["auc_loss_ratio"]["n"] == len(mia) and 0 <= rows["auc_loss_ratio"]["ci_low"] <= 1

@@ -42,10 +42,10 @@ MINI_RULES = {
                    "an_isotropy": 1, "an_decode": 1, "an_metrics": 1},
     "anchored_bias": {"ab_items": 1, "ab_tokenizer": 1, "ab_encode": 4, "ab_train": 2, "ab_plant": 1,
                       "ab_analyse": 5, "ab_collect": 1, "ab_general_text": 1},
-    # base + 4 defenses: extraction, inference and reconstruction on each of the 5 models
+    # base + 4 defenses: extraction, inference and reconstruction on each of the 5 models, membership on the 4 targets
     "pii_leakage": {"pii_world": 1, "pii_scrub": 1, "pii_tokenizer": 1, "pii_encode": 2, "pii_base": 1,
                     "pii_finetune": 4, "pii_queries": 1, "pii_extract": 5, "pii_extraction": 1, "pii_infer": 5,
-                    "pii_reconstruct": 5, "pii_summary": 1},
+                    "pii_reconstruct": 5, "pii_membership": 4, "pii_summary": 1},
 }
 
 
@@ -133,7 +133,7 @@ def test_out_args_name_exactly_the_outputs_each_step_writes():
                        "experiments.pii_leakage.queries",
                        "experiments.pii_leakage.extract", "experiments.pii_leakage.extraction",
                        "experiments.pii_leakage.infer", "experiments.pii_leakage.reconstruct",
-                       "experiments.pii_leakage.summary"}
+                       "experiments.pii_leakage.summary", "experiments.pii_leakage.membership"}
 
 
 # Trainings, the occupational-bias generation and the cheap steps that unlock its training are scheduled before

@@ -1,6 +1,6 @@
 # PII leakage (Lukas et al. 2023, IEEE S&P): records with PII -> a public base model -> targets fine-tuned with
 # and without defenses (undefended, scrubbed, DP, DP + scrubbed) -> extraction, reconstruction and inference attacks
-# on every target and on the base (the attacks' baseline) -> tables, figures, claims (generic rules in report.smk,
+# on every target and on the base (the attacks' baseline), membership inference on every target -> tables, figures, claims (generic rules in report.smk,
 # wired by experiments/pii_leakage/manifest.py). mini: the planted-PII world (exact truth) and a tiny GPT-2 base
 # pre-trained on its public corpus. Wiring only; every step is `python -m experiments.<...>`.
 import re
@@ -278,6 +278,25 @@ rule pii_reconstruct:
         " --seed {params.seed} --device {COMPUTE[device]} --threads {threads} {params.outs} > {log} 2>&1"
 
 
+rule pii_membership:
+    """Membership inference on one target: each training / held-out record's loss under the target and the base."""
+    input:
+        target=f"{PII_RES}/models/{{pii_defense}}",
+        base=pii_model_input("base") if PII else [],
+        records=f"{PII_DATA}/records.jsonl",
+    output: rows=f"{PII_OUT}/membership/{{pii_defense}}.csv"
+    params: base=pii_model_spec("base") if PII else "", seed=PII.get("seed"), outs=out_args
+    log: "logs/pii_leakage/membership_{pii_defense}.log"
+    benchmark: "logs/benchmarks/pii_leakage/membership_{pii_defense}.tsv"
+    conda: CONDA_ENV
+    threads: THREADS
+    resources: **GPU_RES
+    shell:
+        "{RUN_STEP} experiments.pii_leakage.membership --target dir:{input.target} --base {params.base}"
+        " --records {input.records} --seed {params.seed} --device {COMPUTE[device]} --threads {threads}"
+        " {params.outs} > {log} 2>&1"
+
+
 rule pii_summary:
     """One table of every defense x attack x metric (counts, value, Wilson CI, chance) and one of the defenses."""
     input:
@@ -285,6 +304,7 @@ rule pii_summary:
         infer=[f"{PII_OUT}/infer/{m}.csv" for m in (model_ids(PII) if PII else [])],
         reconstruct=[f"{PII_OUT}/reconstruct/{m}.csv" for m in (reconstruction_models(PII) if PII else [])],
         models=[f"{PII_RES}/models/{d}" for d in PII_DEF],
+        membership=[f"{PII_OUT}/membership/{d}.csv" for d in PII_DEF],
     output:
         attacks=f"{PII_OUT}/attacks.csv",
         defenses=f"{PII_OUT}/defenses.csv",
@@ -293,6 +313,7 @@ rule pii_summary:
         rec=" ".join(f"--reconstruct {m}={PII_OUT}/reconstruct/{m}.csv"
                      for m in (reconstruction_models(PII) if PII else [])),
         models=" ".join(f"--model {d}={PII_RES}/models/{d}" for d in PII_DEF),
+        mia=" ".join(f"--membership {d}={PII_OUT}/membership/{d}.csv" for d in PII_DEF),
         outs=out_args,
     log: "logs/pii_leakage/summary.log"
     benchmark: "logs/benchmarks/pii_leakage/summary.tsv"
@@ -301,4 +322,4 @@ rule pii_summary:
     resources: **CPU_RES
     shell:
         "{RUN_STEP} experiments.pii_leakage.summary --scores {input.scores} {params.infer} {params.rec}"
-        " {params.models} {params.outs} > {log} 2>&1"
+        " {params.models} {params.mia} {params.outs} > {log} 2>&1"

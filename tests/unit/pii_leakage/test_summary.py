@@ -66,3 +66,27 @@ def test_pairs_reject_a_value_without_a_name():
     assert S.pairs(["a=x.csv", "b=y=z.csv"], "--infer") == {"a": "x.csv", "b": "y=z.csv"}
     with pytest.raises(SystemExit):
         S.pairs(["x.csv"], "--infer")
+
+
+def test_auc_and_its_interval_by_hand():
+    from experiments.pii_leakage.membership import auc, auc_ci
+
+    assert auc([3, 4, 5], [1, 2]) == 1.0 and auc([1, 2], [3, 4]) == 0.0
+    # pairs (2,1)=1, (2,2)=1/2, (3,1)=1, (3,2)=1: 3.5 / 4
+    assert auc([2, 3], [1, 2]) == 0.875
+    # Hanley-McNeil at A = 0.8, m = n = 50: Q1 = 0.8/1.2, Q2 = 1.28/1.8;
+    # SE^2 = (0.16 + 49 (Q1 - 0.64) + 49 (Q2 - 0.64)) / 2500
+    q1, q2 = 0.8 / 1.2, 1.28 / 1.8
+    se = ((0.16 + 49 * (q1 - 0.64) + 49 * (q2 - 0.64)) / 2500) ** 0.5
+    assert auc_ci(0.8, 50, 50) == pytest.approx((0.8 - 1.959964 * se, 0.8 + 1.959964 * se), abs=1e-6)
+
+
+def test_membership_rows_score_lower_loss_as_member():
+    mia = pd.DataFrame({"member": [True, True, False, False], "loss_target": [1.0, 2.0, 3.0, 4.0],
+                        "ratio": [0.9, 1.1, 1.0, 0.8]})
+    rows = {r["metric"]: r for r in S.membership_rows("u", mia)}
+    assert rows["auc_loss"]["value"] == 1.0  # every member's loss below every non-member's
+    # ratio: members 0.9, 1.1 vs non-members 1.0, 0.8: lower is member; pairs (0.9<1.0) 1, (0.9<0.8) 0,
+    # (1.1<1.0) 0, (1.1<0.8) 0: 1/4
+    assert rows["auc_loss_ratio"]["value"] == 0.25
+    assert (rows["auc_loss"]["k"], rows["auc_loss"]["n"], rows["auc_loss"]["chance"]) == (2, 4, 0.5)

@@ -1,0 +1,100 @@
+"""Membership inference on one target (notes pii.md §1.4, the paper's loss-ratio attack): each record of the training
+split (members) and of the held-out split (non-members) scored by the target's mean next-token loss and by the
+ratio of the target's loss to the public base model's (a record the base also finds easy is not evidence of
+membership). Both AUCs are in summary.py's table; the rows let the score be joined with the other attacks' queries.
+
+Records are scored as the targets were trained on them: BOS + record + EOS, each on its own
+(experiments.lm.records, the same per-record loss as the fine-tune).
+
+CLI:
+    python -m experiments.pii_leakage.membership --target dir:MODEL --base dir:BASE --records records.jsonl \\
+        --threads 1 --out-rows membership.csv
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+
+import numpy as np
+
+OUTPUTS = ["rows"]
+SPLITS = {"train": True, "test": False}  # split -> member
+
+
+def auc(pos, neg) -> float:
+    """P(a positive scores above a negative), ties count one half: the Mann-Whitney U of the positives / (m n)."""
+    from scipy.stats import mannwhitneyu
+
+    pos, neg = np.asarray(pos, float), np.asarray(neg, float)
+    if not len(pos) or not len(neg):
+        return float("nan")
+    return float(mannwhitneyu(pos, neg).statistic / (len(pos) * len(neg)))
+
+
+def auc_ci(a: float, m: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
+    """Hanley & McNeil (1982) normal interval of an AUC from m positives and n negatives, clipped to [0, 1]."""
+    if not (m and n) or not math.isfinite(a):
+        return (float("nan"), float("nan"))
+    q1, q2 = a / (2 - a), 2 * a * a / (1 + a)
+    se = math.sqrt(max(0.0, a * (1 - a) + (m - 1) * (q1 - a * a) + (n - 1) * (q2 - a * a)) / (m * n))
+    return (max(0.0, a - z * se), min(1.0, a + z * se))
+
+
+def record_losses(model, tok, texts: list[str], batch_size: int = 64) -> np.ndarray:
+    import torch
+
+    from experiments.lm.records import per_record_loss, record_batch
+    from experiments.lm.sample import pad_id_of
+    from experiments.pii_leakage.finetune import encode_records
+
+    ids = encode_records(tok, texts)
+    bos = tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
+    block = getattr(model.config, "n_positions", None) or getattr(model.config, "max_position_embeddings", 1024)
+    out = []
+    with torch.inference_mode():
+        for i in range(0, len(ids), batch_size):
+            batch = record_batch(ids[i:i + batch_size], bos_id=bos, pad_id=pad_id_of(tok), block=block)
+            out.append(per_record_loss(model, batch).float().cpu().numpy())
+    return np.concatenate(out) if out else np.zeros(0)
+
+
+def main(argv: list[str] | None = None) -> None:
+    import pandas as pd
+
+    from experiments.cli import add_output_args, add_runtime_args, output_paths, setup_runtime
+    from experiments.files import atomic_write_csv
+    from experiments.lm.load import load_model
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--target", required=True)
+    ap.add_argument("--base", required=True)
+    ap.add_argument("--records", required=True)
+    ap.add_argument("--batch-size", type=int, default=64)
+    add_runtime_args(ap)
+    add_output_args(ap, OUTPUTS)
+    args = ap.parse_args(argv)
+    paths = output_paths(args, OUTPUTS)
+    device = setup_runtime(args)
+    records = [r for r in map(json.loads, open(args.records, encoding="utf-8")) if r["split"] in SPLITS]
+    texts = [r["text"] for r in records]
+    losses = {}
+    for name, spec in (("target", args.target), ("base", args.base)):
+        model, tok = load_model(spec, device=device, attn_implementation="sdpa")
+        model.eval()
+        losses[name] = record_losses(model, tok, texts, args.batch_size)
+        del model
+    df = pd.DataFrame({"record": [r["id"] for r in records], "member": [SPLITS[r["split"]] for r in records],
+                       "has_pii": [bool(r["spans"]) for r in records], "loss_target": losses["target"],
+                       "loss_base": losses["base"]})
+    df["ratio"] = df["loss_target"] / df["loss_base"]
+    atomic_write_csv(df, paths["rows"])
+    m = df["member"].to_numpy(bool)
+    a_ratio = auc(-df["ratio"][m], -df["ratio"][~m])
+    a_loss = auc(-df["loss_target"][m], -df["loss_target"][~m])
+    print(f"{args.target}: {m.sum()} members, {(~m).sum()} non-members; AUC loss ratio {a_ratio:.3f}, "
+          f"loss {a_loss:.3f}")
+
+
+if __name__ == "__main__":
+    main()
