@@ -37,6 +37,9 @@ class RecordTrainConfig:
     dp_epsilon: float | None = None   # None: no DP
     dp_delta: float | None = None     # None: 1 / N
     dp_clip: float = 1.0              # per-record gradient norm bound
+    dp_micro_batch: int | None = None  # DP: records per backward (per-sample gradients are kept for these only;
+                                       # clipped sums accumulate over a logical batch: opacus' virtual steps, the
+                                       # paper's 16 x 4). None: the whole Poisson batch at once
     checkpoint_every: int = 100
     seed: int = 0
 
@@ -112,11 +115,20 @@ def finetune_records(model, records: list[list[int]], cfg: RecordTrainConfig, ou
             group["lr"] = lr
         loss_value = float("nan")
         if idx:
-            losses = per_record_loss(net, record_batch([records[i] for i in idx], bos_id=bos_id, pad_id=pad_id,
-                                                       block=cfg.block))
-            loss = losses.mean()
-            loss.backward()
-            loss_value = loss.item()
+            size = cfg.dp_micro_batch if cfg.dp_epsilon is not None and cfg.dp_micro_batch else len(idx)
+            chunks = [idx[i:i + size] for i in range(0, len(idx), size)]
+            loss_sum = 0.0
+            for c, chunk in enumerate(chunks):
+                losses = per_record_loss(net, record_batch([records[i] for i in chunk], bos_id=bos_id,
+                                                           pad_id=pad_id, block=cfg.block))
+                loss = losses.mean()
+                loss.backward()
+                loss_sum += loss.item() * len(chunk)
+                if c < len(chunks) - 1:  # clip and add up this micro-batch's per-sample gradients, no step yet
+                    opt.signal_skip_step(do_skip=True)
+                    opt.step()
+                    opt.zero_grad(set_to_none=True)
+            loss_value = loss.item() if len(chunks) == 1 else loss_sum / len(idx)
             if not math.isfinite(loss_value):
                 raise FloatingPointError(f"{desc}: non-finite loss at step {step}")
         else:  # an empty Poisson sample: no gradient, the noise only

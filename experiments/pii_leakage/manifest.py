@@ -153,4 +153,5 @@ MANIFEST = Manifest(
     artifacts=artifacts,
     check_config=check_config,
     with_seed=with_seed,
+    smoke="experiments.pii_leakage.smoke",
 )

@@ -8,7 +8,8 @@ identity (a deviation, recorded in each query row: `filled`). Other PII is left 
 
 One query per member identity: its first full-name mention in a training record (records in id order; a member
 whose only records write its name in lower case has none), so the duplication levels have about the same number of
-queries; `max_per_level` caps them.
+queries; `max_per_level` caps them, and `max_queries` keeps a seeded sample of that many (in record order; the
+paper scale's data has hundreds of duplication levels).
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ FILL_FIELD = {"surname": "last", "informal": "name", "full": "name"}  # a PERSON
 
 
 def build_queries(records: list[dict], identities: list[dict], *, seed: int = 0,
-                  max_per_level: int | None = None) -> list[dict]:
+                  max_per_level: int | None = None, max_queries: int | None = None) -> list[dict]:
     """Queries {record, identity, dup, target, prefix, sep, suffix, filled} for the member identities: the record
     reads prefix + sep + target + suffix (sep: the space before the target, kept with it, as byte-level BPE merges
     a word with the space before it), with the other mentions of the target filled in suffix."""
@@ -66,6 +67,9 @@ def build_queries(records: list[dict], identities: list[dict], *, seed: int = 0,
             raise ValueError(f"record {r['id']}: a mention of the target before its first full name")
         out.append({"record": r["id"], "identity": ident["id"], "dup": level, "target": target["text"],
                     "prefix": prefix, "sep": sep, "suffix": "".join(parts), "filled": filled})
+    if max_queries is not None and len(out) > max_queries:
+        keep = set(random.Random(f"{seed}:sample").sample(range(len(out)), max_queries))
+        out = [q for k, q in enumerate(out) if k in keep]
     return out
 
 
@@ -87,13 +91,15 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--records", required=True)
     ap.add_argument("--identities", required=True)
     ap.add_argument("--max-per-level", type=optional(int), default=None, help="queries per level (none: all)")
+    ap.add_argument("--max-queries", type=optional(int), default=None, help="a seeded sample of this many (none: all)")
     ap.add_argument("--seed", type=int, default=0)
     add_output_args(ap, OUTPUTS)
     args = ap.parse_args(argv)
     paths = output_paths(args, OUTPUTS)
     records = [json.loads(line) for line in open(args.records, encoding="utf-8")]
     identities = pd.read_csv(args.identities, keep_default_na=False).to_dict("records")
-    queries = build_queries(records, identities, seed=args.seed, max_per_level=args.max_per_level)
+    queries = build_queries(records, identities, seed=args.seed, max_per_level=args.max_per_level,
+                            max_queries=args.max_queries)
     atomic_write_csv(pd.DataFrame(queries), paths["queries"])
     levels = pd.Series([q["dup"] for q in queries]).value_counts().sort_index().to_dict()
     print(f"{len(queries)} queries; per duplication level {levels}")

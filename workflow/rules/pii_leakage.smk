@@ -164,7 +164,11 @@ rule pii_queries:
         records=f"{PII_DATA}/records.jsonl",
         identities=f"{PII_DATA}/identities.csv",
     output: queries=f"{PII_OUT}/queries.csv"
-    params: cap=opt(PII.get("queries", {}).get("max_per_level")), seed=PII.get("seed"), outs=out_args
+    params:
+        cap=opt(PII.get("queries", {}).get("max_per_level")),
+        total=opt(PII.get("queries", {}).get("max_queries")),
+        seed=PII.get("seed"),
+        outs=out_args,
     log: "logs/pii_leakage/queries.log"
     benchmark: "logs/benchmarks/pii_leakage/queries.tsv"
     conda: CONDA_ENV
@@ -172,7 +176,7 @@ rule pii_queries:
     resources: **CPU_RES
     shell:
         "{RUN_STEP} experiments.pii_leakage.queries --records {input.records} --identities {input.identities}"
-        " --max-per-level {params.cap} --seed {params.seed} {params.outs} > {log} 2>&1"
+        " --max-per-level {params.cap} --max-queries {params.total} --seed {params.seed} {params.outs} > {log} 2>&1"
 
 
 rule pii_extract:

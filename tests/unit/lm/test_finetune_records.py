@@ -64,3 +64,19 @@ def test_resume_is_exact(tmp_path, dp):
     for a, b in zip(whole.parameters(), resumed.parameters()):
         assert torch.equal(a, b)
     assert r_whole["train_loss_nats"].tolist() == r_res["train_loss_nats"].tolist()
+
+
+def test_dp_micro_batches_give_the_same_update(tmp_path):
+    """Per-record clipping, then one noise draw per logical batch: micro-batches of 3 (opacus' virtual steps) end
+    where the whole Poisson batch does, up to float round-off (and differ from no clipping at all)."""
+    cfg = RecordTrainConfig(epochs=2, batch_size=8, lr=5e-3, block=16, dp_epsilon=4.0, dp_clip=0.5)
+    whole, micro = tiny(), tiny()
+    r_whole, _ = finetune_records(whole, RECORDS, cfg, tmp_path / "a", bos_id=0, pad_id=1, progress=False)
+    cfg3 = RecordTrainConfig(**{**cfg.__dict__, "dp_micro_batch": 3})
+    r_micro, _ = finetune_records(micro, RECORDS, cfg3, tmp_path / "b", bos_id=0, pad_id=1, progress=False)
+    assert r_whole["batch"].tolist() == r_micro["batch"].tolist() and r_whole["batch"].max() > 3
+    for a, b in zip(whole.parameters(), micro.parameters()):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-5)
+    assert r_whole["train_loss_nats"].tolist() == pytest.approx(r_micro["train_loss_nats"].tolist(), abs=1e-5)
+    changed = tiny()
+    assert any(not torch.allclose(a, b) for a, b in zip(changed.parameters(), micro.parameters()))

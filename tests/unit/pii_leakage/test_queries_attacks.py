@@ -44,6 +44,11 @@ def test_queries_of_the_default_world_hide_the_target():
         assert ident.last not in q["prefix"] + q["suffix"] and ident.email not in q["suffix"]
         assert ident.pool == "member"
     assert len(build_queries([asdict(r) for r in recs], [asdict(i) for i in ids], max_per_level=3)) == 15
+    every = build_queries([asdict(r) for r in recs], [asdict(i) for i in ids])
+    sample = build_queries([asdict(r) for r in recs], [asdict(i) for i in ids], max_queries=7)
+    assert len(sample) == 7 and [q for q in every if q in sample] == sample  # a subset, in record order
+    assert sample == build_queries([asdict(r) for r in recs], [asdict(i) for i in ids], max_queries=7)
+    assert sample != build_queries([asdict(r) for r in recs], [asdict(i) for i in ids], max_queries=7, seed=1)
 
 
 def test_candidate_sets():
