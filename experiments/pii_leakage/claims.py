@@ -13,6 +13,8 @@ import math
 
 import pandas as pd
 
+from experiments.pii_leakage.manifest import BASE
+from experiments.pii_leakage.summary import truthy
 from experiments.report.claims import (
     ClaimsOutput,
     ClaimSpec,
@@ -243,21 +245,21 @@ def evaluate_claims(scores: pd.DataFrame, levels: pd.DataFrame, attacks: pd.Data
         rows.append(MISSED.row(scrubbed_leaks_missed(int(s.verbatim_missed_hit), int(s.verbatim_missed_n),
                                                      int(s.verbatim_masked_hit), int(s.verbatim_masked_n),
                                                      int(u.verbatim_missed_hit)), scale=scale, model=scr))
-    inf = attacks[(attacks.model == "base") & (attacks.attack == "inference") & (attacks.metric == "accuracy")]
+    inf = attacks[(attacks.model == BASE) & (attacks.attack == "inference") & (attacks.metric == "accuracy")]
     size = th.get("base_chance_size") or (int(inf["size"].min()) if len(inf) else None)
     b = _one(inf, size=size, pool=th["base_chance_pool"]) if size is not None else None
     if b is None:
         rows.append(BASE_CHANCE.row(BASE_CHANCE.not_testable(f"no base-model inference at C = {size}, pool "
-                                                             f"{th['base_chance_pool']}"), scale=scale, model="base"))
+                                                             f"{th['base_chance_pool']}"), scale=scale, model=BASE))
     else:
         rows.append(BASE_CHANCE.row(base_at_chance(int(b.k), int(b.n), int(size)), scale=scale,
-                                    model=f"base (C = {size}, {th['base_chance_pool']} distractors)"))
+                                    model=f"{BASE} (C = {size}, {th['base_chance_pool']} distractors)"))
     return rows, epsilon_checks(defenses, scale)
 
 
 def epsilon_checks(defenses: pd.DataFrame, scale: str) -> list:
     out = []
-    for r in defenses[defenses.dp.astype(str).str.lower() == "true"].itertuples():
+    for r in defenses[truthy(defenses.dp)].itertuples():
         ok = r.epsilon_rdp <= r.target_epsilon * 1.01
         out.append(EPSILON.row(scale=scale, model=r.defense, value=float(r.epsilon_rdp), passed=ok,
                                notes=f"target {r.target_epsilon:g}, delta {r.delta:.2g}, noise multiplier "
@@ -280,7 +282,7 @@ def _auc_cell(ratio: pd.Series | None, loss: pd.Series | None) -> str:
 
 
 def section(attacks: pd.DataFrame, scores: pd.DataFrame, defenses: pd.DataFrame, meta: dict, scale: str) -> str:
-    models = ["base", *meta["defenses"]]
+    models = [BASE, *meta["defenses"]]
     sizes = sorted({int(x) for x in attacks.loc[attacks.attack == "inference", "size"].dropna()})
     pools = sorted(set(attacks.loc[attacks.attack == "inference", "pool"]))
     lines = [f"Scale: {scale}. Data: {meta['source']}; base model: {meta['base']}. Percentages with Wilson 95% "
@@ -313,8 +315,7 @@ def section(attacks: pd.DataFrame, scores: pd.DataFrame, defenses: pd.DataFrame,
     if len(defenses):
         lines += ["", "| defense | records | steps | DP noise multiplier | epsilon (RDP / PRV) | delta |",
                   "|---|---|---|---|---|---|"]
-        for r in defenses.itertuples():
-            dp = str(r.dp).lower() == "true"
+        for r, dp in zip(defenses.itertuples(), truthy(defenses.dp)):
             lines.append(f"| {r.defense} | {int(r.n_records)} | {int(r.steps)} | "
                          + (f"{r.noise_multiplier:.3f} | {r.epsilon_rdp:.2f} / {r.epsilon_prv:.2f} | {r.delta:.2g} |"
                             if dp else "- | - | - |"))

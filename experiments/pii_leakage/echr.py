@@ -22,17 +22,16 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
 import random
 from collections import Counter
 from typing import Callable
 
 from experiments.errors import MissingArtifactError
-from experiments.pii_leakage.world import OUTPUTS, SPLITS
+from experiments.pii_leakage.world import OUTPUTS, SPLITS, write_data
 
 FLAIR_MODEL = "flair/ner-english-ontonotes-large"
 HF_SPLITS = ("train", "test", "validation")
-SPLIT_ORDER = ("train", "test", "public")  # by position: 0-45 %, 45-55 %, 55-100 % (the paper's shadow split)
+# world.SPLITS, cut by position in this order: 0-45 %, 45-55 %, 55-100 % (the paper's shadow split is `public`)
 
 
 def flatten(cases: list[dict]) -> list[str]:
@@ -79,8 +78,8 @@ def regex_tagger(texts: list[str]) -> list[list[dict]]:
 
 def build(by_split: dict[str, list[str]], spans: dict[str, list[list[dict]]]) -> tuple[list[dict], list[dict]]:
     """(identities, records) in the world's format from the records' texts and their tagged spans."""
-    in_split = {s: Counter() for s in SPLIT_ORDER}
-    for split in SPLIT_ORDER:
+    in_split = {s: Counter() for s in SPLITS}
+    for split in SPLITS:
         for rec_spans in spans[split]:
             in_split[split].update({x["text"] for x in rec_spans if x["type"] == "PERSON"})
     names = sorted(set().union(*in_split.values()))
@@ -94,7 +93,7 @@ def build(by_split: dict[str, list[str]], spans: dict[str, list[list[dict]]]) ->
         identities.append(ident)
         ident_of[name] = ident["id"]
     records = []
-    for split in SPLIT_ORDER:
+    for split in SPLITS:
         for j, (text, rec_spans) in enumerate(zip(by_split[split], spans[split])):
             out = [{**x, "identity": ident_of.get(x["text"]) if x["type"] == "PERSON" else None,
                     "form": "full" if x["type"] == "PERSON" else x["type"].lower()} for x in rec_spans]
@@ -104,22 +103,11 @@ def build(by_split: dict[str, list[str]], spans: dict[str, list[list[dict]]]) ->
     return identities, records
 
 
-def truth_rows(records: list[dict], identities: list[dict]) -> list[dict]:
-    by_id = {i["id"]: i for i in identities}
-    return [{"record": r["id"], "split": r["split"], "style": r["style"], **s,
-             "pool": by_id[s["identity"]]["pool"] if s["identity"] else "",
-             "dup": by_id[s["identity"]]["dup"] if s["identity"] else 0}
-            for r in records for s in r["spans"]]
-
-
 def main(argv: list[str] | None = None) -> None:
-    import pandas as pd
     from tqdm import tqdm
 
     from experiments.cli import add_output_args, optional, output_paths
     from experiments.data.hub import load_hub_rows
-    from experiments.files import atomic_write_csv, atomic_write_text
-    from experiments.lm.tokenizer import documents_text
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dataset", required=True, help="NAME[@revision] in the HF cache")
@@ -141,16 +129,12 @@ def main(argv: list[str] | None = None) -> None:
     by_split = split_records(paragraphs, tuple(args.split), args.seed)
     tag = flair_tagger(args.device) if args.ner == "flair" else regex_tagger
     spans = {}
-    for split in SPLIT_ORDER:
+    for split in SPLITS:
         texts = by_split[split]
         spans[split] = [s for i in tqdm(range(0, len(texts), args.batch), desc=f"NER {split}")
                         for s in tag(texts[i:i + args.batch])]
     identities, records = build(by_split, spans)
-    atomic_write_text(paths["records"], "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
-    atomic_write_csv(pd.DataFrame(identities), paths["identities"])
-    atomic_write_csv(pd.DataFrame(truth_rows(records, identities)), paths["truth"])
-    for split in SPLITS:
-        atomic_write_text(paths[split], documents_text(r["text"] for r in records if r["split"] == split))
+    write_data(paths, records, identities)
     counts = Counter(s["type"] for r in records for s in r["spans"])
     pools = Counter(i["pool"] for i in identities)
     print(f"{len(cases)} cases -> {len(paragraphs)} records {({s: len(v) for s, v in by_split.items()})}; "

@@ -18,8 +18,11 @@ import math
 
 import numpy as np
 
+from experiments.stats import normal_ci
+
 OUTPUTS = ["rows"]
 SPLITS = {"train": True, "test": False}  # split -> member
+SCORES = {"auc_loss_ratio": "ratio", "auc_loss": "loss_target"}  # metric -> column; the lower, the likelier a member
 
 
 def auc(pos, neg) -> float:
@@ -32,13 +35,19 @@ def auc(pos, neg) -> float:
     return float(mannwhitneyu(pos, neg).statistic / (len(pos) * len(neg)))
 
 
-def auc_ci(a: float, m: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
-    """Hanley & McNeil (1982) normal interval of an AUC from m positives and n negatives, clipped to [0, 1]."""
+def auc_ci(a: float, m: int, n: int) -> tuple[float, float]:
+    """Hanley & McNeil (1982) normal 95% interval of an AUC from m positives and n negatives, clipped to [0, 1]."""
     if not (m and n) or not math.isfinite(a):
         return (float("nan"), float("nan"))
     q1, q2 = a / (2 - a), 2 * a * a / (1 + a)
-    se = math.sqrt(max(0.0, a * (1 - a) + (m - 1) * (q1 - a * a) + (n - 1) * (q2 - a * a)) / (m * n))
-    return (max(0.0, a - z * se), min(1.0, a + z * se))
+    lo, hi = normal_ci(a, math.sqrt(max(0.0, a * (1 - a) + (m - 1) * (q1 - a * a) + (n - 1) * (q2 - a * a)) / (m * n)))
+    return (max(0.0, lo), min(1.0, hi))
+
+
+def aucs(rows) -> dict[str, float]:
+    """Each SCORES metric's AUC of members against non-members (rows: this step's output, `member` boolean)."""
+    m = np.asarray(rows["member"], bool)
+    return {metric: auc(-rows[col][m], -rows[col][~m]) for metric, col in SCORES.items()}
 
 
 def record_losses(model, tok, texts: list[str], batch_size: int = 64) -> np.ndarray:
@@ -89,11 +98,9 @@ def main(argv: list[str] | None = None) -> None:
                        "loss_base": losses["base"]})
     df["ratio"] = df["loss_target"] / df["loss_base"]
     atomic_write_csv(df, paths["rows"])
-    m = df["member"].to_numpy(bool)
-    a_ratio = auc(-df["ratio"][m], -df["ratio"][~m])
-    a_loss = auc(-df["loss_target"][m], -df["loss_target"][~m])
-    print(f"{args.target}: {m.sum()} members, {(~m).sum()} non-members; AUC loss ratio {a_ratio:.3f}, "
-          f"loss {a_loss:.3f}")
+    a = aucs(df)
+    print(f"{args.target}: {df['member'].sum()} members, {(~df['member']).sum()} non-members; AUC loss ratio "
+          f"{a['auc_loss_ratio']:.3f}, loss {a['auc_loss']:.3f}")
 
 
 if __name__ == "__main__":

@@ -29,10 +29,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from experiments.pii_leakage.manifest import BASE
 from experiments.stats import wilson
 
 OUTPUTS = ["attacks", "defenses"]
-BASE = "base"
 
 
 def row(model: str, attack: str, metric: str, k: int, n: int, *, pool: str = "", size: int | None = None,
@@ -87,13 +87,11 @@ def inference_rows(model: str, inf: pd.DataFrame, base: pd.DataFrame | None) -> 
 
 
 def membership_rows(model: str, mia: pd.DataFrame) -> list[dict]:
-    from experiments.pii_leakage.membership import auc, auc_ci
+    from experiments.pii_leakage.membership import auc_ci, aucs
 
     m = truthy(mia["member"]).to_numpy()
     out = []
-    for metric, col in (("auc_loss_ratio", "ratio"), ("auc_loss", "loss_target")):
-        score = -mia[col].to_numpy(float)
-        a = auc(score[m], score[~m])
+    for metric, a in aucs(mia.assign(member=m)).items():
         lo, hi = auc_ci(a, int(m.sum()), int((~m).sum()))
         out.append({"model": model, "attack": "membership", "metric": metric, "pool": "", "size": None,
                     "k": int(m.sum()), "n": len(m), "value": a, "ci_low": lo, "ci_high": hi, "chance": 0.5})

@@ -268,38 +268,45 @@ def make_world(cfg: WorldConfig) -> tuple[list[Identity], list[Record]]:
     return identities, records
 
 
-def truth_rows(records: list[Record], identities: list[Identity]) -> list[dict]:
-    """One row per planted span: record, split, offsets, type, form, text, identity, pool, duplication."""
-    by_id = {i.id: i for i in identities}
+def truth_rows(records: list[dict], identities: list[dict]) -> list[dict]:
+    """One row per span (records and identities as written): record, split, offsets, type, form, text, identity,
+    pool, duplication; a span of no identity (an NER class other than PERSON, echr.py) gets pool "" and dup 0."""
+    by_id = {i["id"]: i for i in identities}
     rows = []
     for r in records:
-        for s in r.spans:
-            ident = by_id[s["identity"]]
-            rows.append({"record": r.id, "split": r.split, "style": r.style, **s, "pool": ident.pool,
-                         "dup": ident.dup})
+        for s in r["spans"]:
+            ident = by_id[s["identity"]] if s["identity"] else {"pool": "", "dup": 0}
+            rows.append({"record": r["id"], "split": r["split"], "style": r["style"], **s, "pool": ident["pool"],
+                         "dup": ident["dup"]})
     return rows
 
 
-def main(argv: list[str] | None = None) -> None:
+def write_data(paths: dict, records: list[dict], identities: list[dict]) -> None:
+    """The data step's files (OUTPUTS, world.py and echr.py alike): records (JSONL), identities, one truth row per
+    span, one EOT-separated text per split."""
     import pandas as pd
 
-    from experiments.cli import add_output_args, output_paths
     from experiments.files import atomic_write_csv, atomic_write_text
     from experiments.lm.tokenizer import documents_text
 
-    outs = OUTPUTS
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--world", default="{}", help="WorldConfig fields as JSON")
-    add_output_args(ap, outs)
-    args = ap.parse_args(argv)
-    paths = output_paths(args, outs)
-    cfg = WorldConfig.from_dict(json.loads(args.world))
-    identities, records = make_world(cfg)
-    atomic_write_text(paths["records"], "".join(json.dumps(asdict(r), ensure_ascii=False) + "\n" for r in records))
-    atomic_write_csv(pd.DataFrame([{**asdict(i), "name": i.name} for i in identities]), paths["identities"])
+    atomic_write_text(paths["records"], "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+    atomic_write_csv(pd.DataFrame(identities), paths["identities"])
     atomic_write_csv(pd.DataFrame(truth_rows(records, identities)), paths["truth"])
     for split in SPLITS:
-        atomic_write_text(paths[split], documents_text(r.text for r in records if r.split == split))
+        atomic_write_text(paths[split], documents_text(r["text"] for r in records if r["split"] == split))
+
+
+def main(argv: list[str] | None = None) -> None:
+    from experiments.cli import add_output_args, output_paths
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--world", default="{}", help="WorldConfig fields as JSON")
+    add_output_args(ap, OUTPUTS)
+    args = ap.parse_args(argv)
+    paths = output_paths(args, OUTPUTS)
+    cfg = WorldConfig.from_dict(json.loads(args.world))
+    identities, records = make_world(cfg)
+    write_data(paths, [asdict(r) for r in records], [{**asdict(i), "name": i.name} for i in identities])
     counts = {s: sum(r.split == s for r in records) for s in SPLITS}
     print(f"world seed {cfg.seed}: {len(identities)} identities, records {counts}")
 

@@ -1,35 +1,41 @@
 # PII leakage (Lukas et al. 2023, IEEE S&P): records with PII -> a public base model -> targets fine-tuned with
 # and without defenses (undefended, scrubbed, DP, DP + scrubbed) -> extraction, reconstruction and inference attacks
-# on every target and on the base (the attacks' baseline), membership inference on every target -> tables, figures, claims (generic rules in report.smk,
-# wired by experiments/pii_leakage/manifest.py). mini: the planted-PII world (exact truth) and a tiny GPT-2 base
+# on every target and on the base (the attacks' baseline), membership inference on every target -> tables,
+# figures, claims (generic rules in report.smk, wired by experiments/pii_leakage/manifest.py). mini: the planted-PII world (exact truth) and a tiny GPT-2 base
 # pre-trained on its public corpus. Wiring only; every step is `python -m experiments.<...>`.
 import re
 
-from experiments.pii_leakage.manifest import (PII_OUTPUTS, defense_ids, model_dir, model_ids, reconstruction_models,
-                                               record_config)
+from experiments.pii_leakage.manifest import (BASE, OUT, PII_OUTPUTS, RES, model_dir, model_ids,
+                                               reconstruction_models, record_config)
 
 PII = config.get("pii_leakage", {})
-PII_RES = "resources/pii_leakage"
-PII_OUT = "results/pii_leakage"
+PII_RES = RES
+PII_OUT = OUT
 PII_DATA = f"{PII_RES}/data"
 PII_DEF = {d["id"]: d for d in PII.get("defenses", [])}
 PII_BASE = PII.get("base", {})
 PII_TINY_BASE = PII_BASE.get("kind") == "tiny"
+PII_MODELS = model_ids(PII) if PII else []  # the base and every target
+PII_REC_MODELS = reconstruction_models(PII) if PII else []
 
 wildcard_constraints:
     pii_defense="|".join(re.escape(d) for d in PII_DEF) or "NONE",
-    pii_model="|".join(re.escape(m) for m in (model_ids(PII) if PII else [])) or "NONE",
+    pii_model="|".join(re.escape(m) for m in PII_MODELS) or "NONE",
     pii_split="public|test",
 
 
 def pii_model_input(model):
-    if model == "base" and not PII_TINY_BASE:
+    if model == BASE and not PII_TINY_BASE:
         return built_model_input(PII_BASE["spec"])
     return model_dir(model)
 
 
 def pii_model_spec(model):
-    return PII_BASE["spec"] if model == "base" and not PII_TINY_BASE else f"dir:{model_dir(model)}"
+    return PII_BASE["spec"] if model == BASE and not PII_TINY_BASE else f"dir:{model_dir(model)}"
+
+
+PII_BASE_INPUT = pii_model_input(BASE) if PII else []
+PII_BASE_SPEC = pii_model_spec(BASE) if PII else ""
 
 
 if PII.get("data", {}).get("source") == "echr":
@@ -113,7 +119,7 @@ rule pii_base:
         train=f"{PII_RES}/tokens/public.npy",
         val=f"{PII_RES}/tokens/test.npy",
     output:
-        model=directory(model_dir("base")),
+        model=directory(model_dir(BASE)),
         curve=f"{PII_OUT}/training/base.csv",
     params:
         shape=as_json(PII_BASE.get("shape")),
@@ -136,13 +142,13 @@ rule pii_base:
 rule pii_finetune:
     """One target: the base fine-tuned on the training records (or their scrubbed copy), with or without DP-SGD."""
     input:
-        base=pii_model_input("base") if PII else [],
+        base=PII_BASE_INPUT,
         text=lambda wc: f"{PII_DATA}/train_scrubbed.txt" if PII_DEF[wc.pii_defense]["scrub"] else f"{PII_DATA}/train.txt",
     output:
         model=directory(f"{PII_RES}/models/{{pii_defense}}"),
         curve=f"{PII_OUT}/training/{{pii_defense}}.csv",
     params:
-        base=pii_model_spec("base") if PII else "",
+        base=PII_BASE_SPEC,
         train=lambda wc: as_json(record_config(PII, wc.pii_defense)),
         seed=PII.get("train_seed"),
         ckpt=lambda wc: f"{PII_RES}/checkpoints/{wc.pii_defense}",
@@ -286,10 +292,10 @@ rule pii_membership:
     """Membership inference on one target: each training / held-out record's loss under the target and the base."""
     input:
         target=f"{PII_RES}/models/{{pii_defense}}",
-        base=pii_model_input("base") if PII else [],
+        base=PII_BASE_INPUT,
         records=f"{PII_DATA}/records.jsonl",
     output: rows=f"{PII_OUT}/membership/{{pii_defense}}.csv"
-    params: base=pii_model_spec("base") if PII else "", seed=PII.get("seed"), outs=out_args
+    params: base=PII_BASE_SPEC, seed=PII.get("seed"), outs=out_args
     log: "logs/pii_leakage/membership_{pii_defense}.log"
     benchmark: "logs/benchmarks/pii_leakage/membership_{pii_defense}.tsv"
     conda: CONDA_ENV
@@ -305,17 +311,17 @@ rule pii_summary:
     """One table of every defense x attack x metric (counts, value, Wilson CI, chance) and one of the defenses."""
     input:
         scores=f"{PII_OUT}/extraction_scores.csv",
-        infer=[f"{PII_OUT}/infer/{m}.csv" for m in (model_ids(PII) if PII else [])],
-        reconstruct=[f"{PII_OUT}/reconstruct/{m}.csv" for m in (reconstruction_models(PII) if PII else [])],
+        infer=[f"{PII_OUT}/infer/{m}.csv" for m in PII_MODELS],
+        reconstruct=[f"{PII_OUT}/reconstruct/{m}.csv" for m in PII_REC_MODELS],
         models=[f"{PII_RES}/models/{d}" for d in PII_DEF],
         membership=[f"{PII_OUT}/membership/{d}.csv" for d in PII_DEF],
     output:
         attacks=f"{PII_OUT}/attacks.csv",
         defenses=f"{PII_OUT}/defenses.csv",
     params:
-        infer=" ".join(f"--infer {m}={PII_OUT}/infer/{m}.csv" for m in (model_ids(PII) if PII else [])),
+        infer=" ".join(f"--infer {m}={PII_OUT}/infer/{m}.csv" for m in PII_MODELS),
         rec=" ".join(f"--reconstruct {m}={PII_OUT}/reconstruct/{m}.csv"
-                     for m in (reconstruction_models(PII) if PII else [])),
+                     for m in PII_REC_MODELS),
         models=" ".join(f"--model {d}={PII_RES}/models/{d}" for d in PII_DEF),
         mia=" ".join(f"--membership {d}={PII_OUT}/membership/{d}.csv" for d in PII_DEF),
         outs=out_args,

@@ -2,7 +2,7 @@
 duplication from the NER's PERSON spans, and rows every later step reads (queries are built from them)."""
 import pytest
 
-from experiments.pii_leakage import echr
+from experiments.pii_leakage import echr, world
 from experiments.pii_leakage.queries import build_queries
 
 
@@ -33,7 +33,7 @@ def test_identities_pools_and_duplication():
     got = {i["name"]: (i["pool"], i["dup"], i["last"]) for i in identities}
     assert got == {"Ann Lee": ("member", 2, "Lee"), "Bo Wu": ("member", 1, "Wu"), "Cy Dee": ("nonmember", 0, "Dee"),
                    "Ed Fox": ("public", 0, "Fox")}
-    truth = echr.truth_rows(records, identities)
+    truth = world.truth_rows(records, identities)
     gpe = [t for t in truth if t["type"] == "GPE"]
     assert gpe and gpe[0]["identity"] is None and gpe[0]["pool"] == ""
     assert {r["split"] for r in records} == {"train", "test", "public"}
