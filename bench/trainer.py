@@ -22,8 +22,9 @@ Variants:
                     fresh inductor cache, counted against a 1,000-step run); 2 threads;
                     zero_grad(set_to_none=False); bf16 autocast
   bitwise / best    the faster changes together: those that leave the losses bitwise equal / also gelu
-  process: ...      separate processes, alternated (--process-shapes): ours vs ours after glibc
-                    mallopt(M_MMAP_THRESHOLD=32 MiB, M_TRIM_THRESHOLD=1 GiB) vs best after mallopt. By default
+  process: ...      separate processes, alternated (--process-shapes): ours with glibc's default malloc vs
+                    ours with experiments.allocator (what every pipeline step runs with: mallopt M_MMAP_THRESHOLD
+                    32 MiB, M_TRIM_THRESHOLD 1 GiB, M_TOP_PAD 64 MiB) vs best with it. By default
                     glibc returns freed activation buffers to the kernel and page-faults them back every step
                     (minor faults/step reported); mallopt is process-wide, hence the separate processes
 
@@ -44,7 +45,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
-import ctypes
 import json
 import os
 import resource
@@ -72,7 +72,6 @@ ROOT = Path(__file__).resolve().parents[1]
 SHAPES = {"d32_L1": (32, 1), "d32_L4": (32, 4), "d128_L2": (128, 2), "d128_L4": (128, 4)}
 SAME_TOL = 1e-5  # nats: 'same' = bitwise or float-rounding noise of one step's mean loss
 STEPS_1000 = 1000  # the mini run trains ~977 steps (1M tokens / 1,024 per step); compile is counted against it
-M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc mallopt parameters (malloc.h)
 
 
 @dataclass(frozen=True)
@@ -290,11 +289,11 @@ def bench_shape(name: str, variants: list[Variant], stream, args) -> list[dict]:
 
 
 def tune_malloc() -> None:
-    """Keep freed buffers in the heap: no mmap for blocks < 32 MiB (the dynamic threshold's own cap) and no
-    trimming below 1 GiB, so the next step reuses them instead of page-faulting fresh ones."""
-    libc = ctypes.CDLL("libc.so.6")
-    if not (libc.mallopt(M_MMAP_THRESHOLD, 32 << 20) and libc.mallopt(M_TRIM_THRESHOLD, 1 << 30)):
-        raise OSError("mallopt failed")
+    """The pipeline's settings (experiments.allocator: what every step runs with, through experiments.warm)."""
+    from experiments import allocator
+
+    if not allocator.tune():
+        raise OSError("mallopt failed (not glibc?)")
 
 
 PROCESS_VARIANTS = (("ours", False), ("ours", True), ("best: foreach + set_to_none=False + gelu", True))
@@ -336,7 +335,7 @@ def bench_processes(name: str, stream_arg: str | None, args) -> list[dict]:
     rows = []
     for pv, m in med.items():
         diff = float(max(np.max(np.abs(np.asarray(d["losses"]) - ref)) for d in res[pv]))
-        label = f"process: {pv[0]}" + (", mallopt mmap 32 MiB + trim 1 GiB" if pv[1] else ", default malloc")
+        label = f"process: {pv[0]}" + (", experiments.allocator (mallopt)" if pv[1] else ", default malloc")
         rows.append(dict(bench="processes", shape=name, variant=label, threads=args.threads,
                          ms_per_step=1e3 * m["wall"], cpu_ms_per_step=1e3 * m["cpu"], sys_ms_per_step=1e3 * m["sys"],
                          minflt_per_step=m["minflt"], tokens_per_s=args.block_tokens / m["wall"],

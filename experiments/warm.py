@@ -12,8 +12,10 @@ status), with one difference in where it runs: when $GPT2F_WARM names the socket
 worker that already holds the third-party imports (torch, transformers, pandas, ...), and the client waits for
 it. Without a server, inside a SLURM/PBS/LSF job, or when the server's import-time environment differs from
 the client's (ATEN_*, OMP_*, MKL_*, ONEDNN_*, ...: `make robustness` changes the float kernels that way), the
-module runs in the client's own process, cold. Nothing of this repository is pre-imported: the worker drops
-every `experiments` module before running the step, so a job always runs the code on disk when it starts.
+module runs in the client's own process, cold. Either way the step runs with experiments.allocator's glibc
+malloc settings (set in the server before it forks, or in the cold process). Nothing of this repository is
+pre-imported: the worker drops every `experiments` module before running the step, so a job always runs the code
+on disk when it starts.
 
 Signals sent to the client (Snakemake stopping a job) are forwarded to the worker; a worker whose client
 disappears ends itself. Snakemake `benchmark:` files keep the job's wall time (`s`); their CPU and memory
@@ -157,6 +159,9 @@ def main(argv: list[str] | None = None) -> None:
         status = _run_warm(path, module, args)
         if status is not None:
             sys.exit(status)
+    from experiments import allocator
+
+    allocator.tune()  # a worker has it from the server (set before the fork)
     sys.exit(run_module(module, args))
 
 
@@ -214,7 +219,10 @@ def _server_cli(argv: list[str]) -> None:
 def serve(path: str, *, idle: float = 900.0, names=PRELOAD) -> None:
     """Preload, then fork one worker per connection until `idle` seconds pass without one, the process that
     started the server ends, or SIGTERM."""
+    from experiments import allocator
+
     t0 = time.time()
+    allocator.tune()  # before the preloads, so the workers fork from a heap laid out as theirs will be
     loaded = preload(names)
     key = import_key()
     parent = os.getppid()

@@ -13,7 +13,7 @@ import math
 
 import pandas as pd
 
-from experiments.pii_leakage.manifest import BASE
+from experiments.pii_leakage.manifest import BASE, ROLES
 from experiments.pii_leakage.summary import truthy
 from experiments.report.claims import (
     ClaimsOutput,
@@ -281,6 +281,9 @@ def _auc_cell(ratio: pd.Series | None, loss: pd.Series | None) -> str:
             + (f" ({loss.value:.3f})" if loss is not None else ""))
 
 
+ROLE_LABELS = {"undefended": "undefended", "scrubbed": "scrubbed", "dp": "DP-SGD", "dp_scrubbed": "DP + scrubbed"}
+
+
 def section(attacks: pd.DataFrame, scores: pd.DataFrame, defenses: pd.DataFrame, meta: dict, scale: str) -> str:
     models = [BASE, *meta["defenses"]]
     sizes = sorted({int(x) for x in attacks.loc[attacks.attack == "inference", "size"].dropna()})
@@ -319,6 +322,10 @@ def section(attacks: pd.DataFrame, scores: pd.DataFrame, defenses: pd.DataFrame,
             lines.append(f"| {r.defense} | {int(r.n_records)} | {int(r.steps)} | "
                          + (f"{r.noise_multiplier:.3f} | {r.epsilon_rdp:.2f} / {r.epsilon_prv:.2f} | {r.delta:.2g} |"
                             if dp else "- | - | - |"))
+    absent = [ROLE_LABELS[r] for r in ROLES if r not in set(meta["roles"].values())]
+    if absent:
+        lines += ["", f"Not run in this configuration: {', '.join(absent)} (pii_leakage.defenses; config/paper.yaml "
+                  "runs all four of the paper's defenses)."]
     if "verbatim_masked_n" in scores.columns:
         lines += ["", "Scrubbing check: names the scrubbing tagger masked in every record vs names it missed at least "
                   "once, found verbatim in each target's samples (minus the base's).", "",

@@ -9,6 +9,10 @@ Records are scored as the targets were trained on them: BOS + record + EOS, each
 CLI:
     python -m experiments.pii_leakage.membership --target dir:MODEL --base dir:BASE --records records.jsonl \\
         --threads 1 --out-rows membership.csv
+    # the base's losses once for every target (the workflow): the same numbers, computed once
+    python -m experiments.pii_leakage.membership --losses-of dir:BASE --records records.jsonl --out-rows base.csv
+    python -m experiments.pii_leakage.membership --target dir:MODEL --base-losses base.csv --records records.jsonl \\
+        --out-rows membership.csv
 """
 from __future__ import annotations
 
@@ -76,23 +80,46 @@ def main(argv: list[str] | None = None) -> None:
     from experiments.lm.load import load_model
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--target", required=True)
-    ap.add_argument("--base", required=True)
+    ap.add_argument("--target", help="model spec of the target (with --base or --base-losses)")
+    ap.add_argument("--base", help="model spec of the public base model")
+    ap.add_argument("--base-losses", help="the base's per-record losses, as --losses-of wrote them")
+    ap.add_argument("--losses-of", help="only this model's per-record losses -> --out-rows (record, member, loss)")
     ap.add_argument("--records", required=True)
     ap.add_argument("--batch-size", type=int, default=64)
     add_runtime_args(ap)
     add_output_args(ap, OUTPUTS)
     args = ap.parse_args(argv)
+    if args.losses_of:
+        if args.target or args.base or args.base_losses:
+            ap.error("--losses-of takes no --target / --base / --base-losses")
+    elif not args.target or (args.base is None) == (args.base_losses is None):
+        ap.error("give --target and exactly one of --base / --base-losses (or --losses-of alone)")
     paths = output_paths(args, OUTPUTS)
     device = setup_runtime(args)
     records = [r for r in map(json.loads, open(args.records, encoding="utf-8")) if r["split"] in SPLITS]
     texts = [r["text"] for r in records]
-    losses = {}
-    for name, spec in (("target", args.target), ("base", args.base)):
+    ids = [r["id"] for r in records]
+
+    def losses_of(spec: str) -> np.ndarray:
         model, tok = load_model(spec, device=device, attn_implementation="sdpa")
         model.eval()
-        losses[name] = record_losses(model, tok, texts, args.batch_size)
-        del model
+        return record_losses(model, tok, texts, args.batch_size)
+
+    if args.losses_of:
+        loss = losses_of(args.losses_of)
+        atomic_write_csv(pd.DataFrame({"record": ids, "member": [SPLITS[r["split"]] for r in records],
+                                       "loss": loss.astype(np.float64)}), paths["rows"])
+        print(f"{args.losses_of}: per-record losses of {len(ids)} records -> {paths['rows']}")
+        return
+    losses = {"target": losses_of(args.target)}
+    if args.base_losses:
+        base = pd.read_csv(args.base_losses)
+        if base["record"].tolist() != ids:
+            raise ValueError(f"{args.base_losses}: its records are not those of {args.records} (rerun --losses-of)")
+        # written as float64 of record_losses' float32 values (exact both ways): the same array as computing it here
+        losses["base"] = base["loss"].to_numpy(np.float64).astype(np.float32)
+    else:
+        losses["base"] = losses_of(args.base)
     df = pd.DataFrame({"record": [r["id"] for r in records], "member": [SPLITS[r["split"]] for r in records],
                        "has_pii": [bool(r["spans"]) for r in records], "loss_target": losses["target"],
                        "loss_base": losses["base"]})

@@ -109,3 +109,24 @@ def test_membership_rows_and_the_memorised_target_separates_members(chain):
     rows = {r["metric"]: r for r in membership_rows("target", mia)}
     assert rows["auc_loss"]["value"] > 0.8  # 30 epochs on the training records: their loss is far lower
     assert rows["auc_loss_ratio"]["n"] == len(mia) and 0 <= rows["auc_loss_ratio"]["ci_low"] <= 1
+
+
+def test_membership_with_the_base_losses_computed_once_is_byte_identical(chain):
+    """The workflow's path (--losses-of the base once, --base-losses per target) writes the same file as scoring
+    the base inside the target's job (--base)."""
+    d, p = chain
+    base = d / "membership_base_losses.csv"
+    membership.main(["--losses-of", f"dir:{p['base']}", "--records", p["records"], "--threads", "1",
+                     "--out-rows", str(base)])
+    membership.main(["--target", f"dir:{p['target']}", "--base-losses", str(base), "--records", p["records"],
+                     "--threads", "1", "--out-rows", str(d / "membership_once.csv")])
+    assert (d / "membership_once.csv").read_bytes() == (d / "membership.csv").read_bytes()
+    other = d / "other_records.jsonl"  # base losses of other records are refused
+    rows = [json.loads(x) for x in open(p["records"])]
+    other.write_text("".join(json.dumps(r) + "\n" for r in rows[1:]))
+    with pytest.raises(ValueError, match="not those of"):
+        membership.main(["--target", f"dir:{p['target']}", "--base-losses", str(base), "--records", str(other),
+                         "--threads", "1", "--out-rows", str(d / "bad.csv")])
+    with pytest.raises(SystemExit):  # one of --base / --base-losses, never both
+        membership.main(["--target", f"dir:{p['target']}", "--base", f"dir:{p['base']}", "--base-losses",
+                         str(base), "--records", p["records"], "--out-rows", str(d / "bad.csv")])

@@ -42,10 +42,11 @@ MINI_RULES = {
                    "an_isotropy": 1, "an_decode": 1, "an_metrics": 1},
     "anchored_bias": {"ab_items": 1, "ab_tokenizer": 1, "ab_encode": 4, "ab_train": 2, "ab_plant": 1,
                       "ab_analyse": 5, "ab_collect": 1, "ab_general_text": 1},
-    # base + 4 defenses: extraction, inference and reconstruction on each of the 5 models, membership on the 4 targets
+    # base + 3 defenses (DP + scrubbed is paper scale): extraction, inference and reconstruction on each of the 4
+    # models, membership on the 3 targets (the base's losses once)
     "pii_leakage": {"pii_world": 1, "pii_scrub": 1, "pii_tokenizer": 1, "pii_encode": 2, "pii_base": 1,
-                    "pii_finetune": 4, "pii_queries": 1, "pii_extract": 5, "pii_extraction": 1, "pii_infer": 5,
-                    "pii_reconstruct": 5, "pii_membership": 4, "pii_summary": 1},
+                    "pii_finetune": 3, "pii_queries": 1, "pii_extract": 4, "pii_extraction": 1, "pii_infer": 4,
+                    "pii_reconstruct": 4, "pii_membership_base": 1, "pii_membership": 3, "pii_summary": 1},
 }
 
 

@@ -288,21 +288,38 @@ rule pii_reconstruct:
         " --seed {params.seed} --device {COMPUTE[device]} --threads {threads} {params.outs} > {log} 2>&1"
 
 
+rule pii_membership_base:
+    """The base's per-record loss on every training / held-out record: once, for every target's membership job."""
+    input:
+        base=PII_BASE_INPUT,
+        records=f"{PII_DATA}/records.jsonl",
+    output: rows=f"{PII_RES}/membership_base_losses.csv"
+    params: base=PII_BASE_SPEC, seed=PII.get("seed"), outs=out_args
+    log: "logs/pii_leakage/membership_base.log"
+    benchmark: "logs/benchmarks/pii_leakage/membership_base.tsv"
+    conda: CONDA_ENV
+    threads: THREADS
+    resources: **GPU_RES
+    shell:
+        "{RUN_STEP} experiments.pii_leakage.membership --losses-of {params.base} --records {input.records}"
+        " --seed {params.seed} --device {COMPUTE[device]} --threads {threads} {params.outs} > {log} 2>&1"
+
+
 rule pii_membership:
     """Membership inference on one target: each training / held-out record's loss under the target and the base."""
     input:
         target=f"{PII_RES}/models/{{pii_defense}}",
-        base=PII_BASE_INPUT,
+        base_losses=rules.pii_membership_base.output.rows,
         records=f"{PII_DATA}/records.jsonl",
     output: rows=f"{PII_OUT}/membership/{{pii_defense}}.csv"
-    params: base=PII_BASE_SPEC, seed=PII.get("seed"), outs=out_args
+    params: seed=PII.get("seed"), outs=out_args
     log: "logs/pii_leakage/membership_{pii_defense}.log"
     benchmark: "logs/benchmarks/pii_leakage/membership_{pii_defense}.tsv"
     conda: CONDA_ENV
     threads: THREADS
     resources: **GPU_RES
     shell:
-        "{RUN_STEP} experiments.pii_leakage.membership --target dir:{input.target} --base {params.base}"
+        "{RUN_STEP} experiments.pii_leakage.membership --target dir:{input.target} --base-losses {input.base_losses}"
         " --records {input.records} --seed {params.seed} --device {COMPUTE[device]} --threads {threads}"
         " {params.outs} > {log} 2>&1"
 

@@ -104,3 +104,10 @@ def test_cli_writes_claims_sanity_and_section(tmp_path):
     assert len(claims) == 7 and set(claims.result) == {"pii_leakage"}
     text = (tmp_path / "section.md").read_text()
     assert "| t_und |" in text and "What differs from the paper" in text
+    assert "Not run in this configuration: DP + scrubbed" in text  # META has three of the four roles
+
+
+def test_section_names_no_absent_defense_when_all_four_run():
+    meta = {**META, "roles": {**META["roles"], "t_ds": "dp_scrubbed"}}
+    text = C.section(*[tables()[i] for i in (2, 0, 3)], meta, "mini")
+    assert "Not run in this configuration" not in text
