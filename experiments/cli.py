@@ -26,6 +26,20 @@ def optional(kind):
     return parse
 
 
+def name_pairs(values: list[str] | None, flag: str, form: str = "NAME=PATH") -> dict[str, str]:
+    """Repeated `NAME=PATH` arguments -> {NAME: PATH} (the path may hold "="; a name or path left out, or no "=",
+    exits with the flag and the form it wants; an empty value, as a rule's optional list writes it, is skipped)."""
+    out: dict[str, str] = {}
+    for v in values or []:
+        if not v:
+            continue
+        name, sep, path = v.partition("=")
+        if not sep or not name or not path:
+            raise SystemExit(f"{flag} wants {form}, got {v!r}")
+        out[name] = path
+    return out
+
+
 def add_runtime_args(ap: argparse.ArgumentParser, *, seed: bool = True) -> None:
     if seed:
         ap.add_argument("--seed", type=int, default=0, help="seeds Python, NumPy and torch")

@@ -18,7 +18,7 @@ import pandas as pd
 from experiments.anisotropy.isotropy import FINAL
 from experiments.anisotropy.measure import COLUMNS
 from experiments.anisotropy.texts import read_status
-from experiments.cli import add_output_args, optional, output_paths
+from experiments.cli import add_output_args, name_pairs, optional, output_paths
 from experiments.files import atomic_write_csv
 
 NAN_OK = ["self_similarity", "isotropy", "ci_low", "ci_high", "depth", "n_layers", "n_tokens", "n_pairs",
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> None:
     add_output_args(ap, ["all", "final"])
     args = ap.parse_args(argv)
     tiny = [x for x in args.tiny_langs if x]
-    status = {k: read_status(v) for k, _, v in (s.partition("=") for s in args.status if s)}
+    status = {k: read_status(v) for k, v in name_pairs(args.status, "--status", "LANG=PATH").items()}
     df = collect(args.measured, status, tiny)
     out = output_paths(args, ["all", "final"])
     atomic_write_csv(df, out["all"], allow_nan=NAN_OK)

@@ -34,7 +34,7 @@ import pandas as pd
 
 from experiments.anisotropy.isotropy import FINAL, KINDS
 from experiments.anisotropy.texts import read_jsonl, read_status
-from experiments.cli import add_runtime_args, setup_runtime
+from experiments.cli import add_runtime_args, name_pairs, setup_runtime
 from experiments.files import atomic_write_csv
 
 VARIANT_KIND = {"trained": None, "random_init": "random_init"}
@@ -114,16 +114,6 @@ def measure_model(model, tok, texts: dict[str, list[str]], notes: dict[str, str]
     return rows
 
 
-def _pairs(values: list[str], what: str) -> dict[str, str]:
-    out = {}
-    for v in values:
-        lang, sep, path = v.partition("=")
-        if not sep:
-            raise ValueError(f"--{what} takes LANG=PATH, got {v!r}")
-        out[lang] = path
-    return out
-
-
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", required=True,
@@ -145,7 +135,8 @@ def main(argv: list[str] | None = None) -> None:
 
     from experiments.lm.load import load_model
 
-    paths, status = _pairs(args.texts, "texts"), _pairs(args.status, "status")
+    paths = name_pairs(args.texts, "--texts", "LANG=PATH")
+    status = name_pairs(args.status, "--status", "LANG=PATH")
     notes = {lang: ("" if (s := read_status(status[lang]))["available"] else s["note"]) for lang in paths}
     texts = {lang: [r["text"] for r in read_jsonl(p)] for lang, p in paths.items()}
     rows = []

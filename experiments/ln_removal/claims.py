@@ -22,7 +22,16 @@ import numpy as np
 import pandas as pd
 from scipy import stats as st
 
-from experiments.report.claims import ClaimsOutput, ClaimSpec, Decision, SanitySpec, claims_main, holds, reproduced_if
+from experiments.report.claims import (
+    ClaimsOutput,
+    ClaimSpec,
+    Decision,
+    SanitySpec,
+    claims_main,
+    holds,
+    reproduced_if,
+    rows_where,
+)
 
 R = "ln_removal"
 
@@ -235,13 +244,6 @@ def sublinear_data(params: list[float], tokens: list[float]) -> Decision:
 # --------------------------------------------------------------------------- reading the CSVs
 
 
-def _get(df, **kw):
-    m = np.ones(len(df), dtype=bool)
-    for k, v in kw.items():
-        m &= (df[k] == v).to_numpy()
-    return df[m]
-
-
 def _ci(r) -> tuple[float, float] | None:
     return None if pd.isna(r.ci_low) or pd.isna(r.ci_high) else (float(r.ci_low), float(r.ci_high))
 
@@ -263,14 +265,14 @@ def _ce_spec(spec: ClaimSpec, model: str, scale: str) -> ClaimSpec:
 
 
 def ce_claim(ce: pd.DataFrame, model: str, th: dict, scale: str, base: BasePlateau | None = None):
-    d = _get(ce, model_id=model, variant="ln_free", metric="delta_ce_vs_control_nats")
-    ctrl = _get(ce, model_id=model, variant="with_ln", metric="ce_nats")
+    d = rows_where(ce, model_id=model, variant="ln_free", metric="delta_ce_vs_control_nats")
+    ctrl = rows_where(ce, model_id=model, variant="with_ln", metric="ce_nats")
     spec = _ce_spec(CE_XL if _is_xl(model) else CE_SMALL, model, scale)
     if d.empty or ctrl.empty:
         return spec.row(spec.not_testable("no LN-free / control CE rows"), scale=scale, model=model)
     r = d.iloc[0]
-    orig = _get(ce, model_id=model, variant="ln_free", metric="delta_ce_vs_original_nats")
-    ce_orig = _get(ce, model_id=model, variant="original", metric="ce_nats")
+    orig = rows_where(ce, model_id=model, variant="ln_free", metric="delta_ce_vs_original_nats")
+    ce_orig = rows_where(ce, model_id=model, variant="original", metric="ce_nats")
     vs_orig = None
     if len(orig) and len(ce_orig):
         o = orig.iloc[0]
@@ -292,35 +294,35 @@ def evaluate_claims(ce, dla, neurons, fit, th: dict, scale: str,
         base = base_plateau(converge, m) if converge is not None else None
         rows.append(ce_claim(ce, m, th, scale, base))
 
-        mean = _get(dla, model_id=m, component="mean_over_components", metric="nmae_dla_vs_de")
-        o, f = _get(mean, variant="original"), _get(mean, variant="ln_free")
+        mean = rows_where(dla, model_id=m, component="mean_over_components", metric="nmae_dla_vs_de")
+        o, f = rows_where(mean, variant="original"), rows_where(mean, variant="ln_free")
         if len(o) and len(f):
             o, f = o.iloc[0], f.iloc[0]
-            c = _get(mean, variant="with_ln")
+            c = rows_where(mean, variant="with_ln")
             dec = dla_exact(float(o.value), _ci(o), float(f.value), int(o.n), th["dla_orig_nmae_min"],
                             th["dla_free_nmae_tol"])
             extra = f"; control (LN kept) {float(c.value.iloc[0]):.3g}" if len(c) else ""
             rows.append(DLA.row(dataclasses.replace(dec, notes=dec.notes + extra), scale=scale, model=m))
-        err = _get(dla, model_id=m, variant="ln_free", component="all", metric="max_abs_sum_error")
+        err = rows_where(dla, model_id=m, variant="ln_free", component="all", metric="max_abs_sum_error")
         if len(err):
             v = float(err.value.iloc[0])
-            e_orig = _get(dla, model_id=m, variant="original", component="all", metric="max_abs_sum_error").value
+            e_orig = rows_where(dla, model_id=m, variant="original", component="all", metric="max_abs_sum_error").value
             sanity.append(_tol(DLA_SUM, th).row(scale=scale, model=m, value=v, passed=v < th["sanity_float_tol"],
                                       notes=f"original (LN) model: {float(e_orig.iloc[0]):.3g}" if len(e_orig) else ""))
 
-        pooled = _get(neurons, model_id=m, neuron=-1)
-        amp = _get(pooled, variant="original", metric="amplification_total_over_direct")
-        ratio = _get(pooled, variant="ln_free", metric="total_ratio_vs_control")
+        pooled = rows_where(neurons, model_id=m, neuron=-1)
+        amp = rows_where(pooled, variant="original", metric="amplification_total_over_direct")
+        ratio = rows_where(pooled, variant="ln_free", metric="total_ratio_vs_control")
         if len(amp) and len(ratio):
             a, r = amp.iloc[0], ratio.iloc[0]
             dec = confidence_neurons(float(a.value), _ci(a), float(r.value), _ci(r), int(a.n),
                                      th["min_norm_amplification"], th["max_total_ratio"])
-            picked = sorted(_get(neurons, model_id=m, variant="original").neuron.unique().tolist())
-            ctrl_amp = _get(pooled, variant="with_ln", metric="amplification_total_over_direct").value
+            picked = sorted(rows_where(neurons, model_id=m, variant="original").neuron.unique().tolist())
+            ctrl_amp = rows_where(pooled, variant="with_ln", metric="amplification_total_over_direct").value
             extra = f"; neurons {[n for n in picked if n >= 0]}" + (
                 f"; control amplification {float(ctrl_amp.iloc[0]):.3g}" if len(ctrl_amp) else "")
             rows.append(NEURONS.row(dataclasses.replace(dec, notes=dec.notes + extra), scale=scale, model=m))
-        share = _get(pooled, variant="ln_free", metric="ln_mediated_share")
+        share = rows_where(pooled, variant="ln_free", metric="ln_mediated_share")
         if len(share):
             v = float(share.value.iloc[0])
             sanity.append(_tol(NO_NORM_PATH, th).row(scale=scale, model=m, value=v, passed=v < th["sanity_float_tol"]))
@@ -370,18 +372,18 @@ def section(ce, dla, scale: str, rows: list, converge: pd.DataFrame | None = Non
              "|---|---|---|---|---|---|"]
     for m in sorted(ce.model_id.unique()):
         def v(variant, metric="ce_nats"):
-            d = _get(ce, model_id=m, variant=variant, metric=metric)
+            d = rows_where(ce, model_id=m, variant=variant, metric=metric)
             return d.iloc[0] if len(d) else None
         d = v("ln_free", "delta_ce_vs_control_nats")
-        mean = _get(dla, model_id=m, component="mean_over_components", metric="nmae_dla_vs_de")
-        eo, ef = _get(mean, variant="original").value, _get(mean, variant="ln_free").value
+        mean = rows_where(dla, model_id=m, component="mean_over_components", metric="nmae_dla_vs_de")
+        eo, ef = rows_where(mean, variant="original").value, rows_where(mean, variant="ln_free").value
         cells = [f"{x.value:.4f}" if x is not None else "-" for x in (v("original"), v("with_ln"), v("ln_free"))]
         dcell = f"{d.value:+.4f} [{d.ci_low:+.4f}, {d.ci_high:+.4f}]" if d is not None else "-"
         ecell = f"{eo.iloc[0]:.3g} / {ef.iloc[0]:.2g}" if len(eo) and len(ef) else "-"
         lines.append(f"| {m} | " + " | ".join(cells) + f" | {dcell} | {ecell} |")
     lines += converge_lines(converge)
     lines += ["", "### What differs from the paper", ""]
-    ctrl = _get(ce, variant="with_ln", metric="ce_nats").value
+    ctrl = rows_where(ce, variant="with_ln", metric="ce_nats").value
     ctrl_txt = f"{ctrl.min():.2f}-{ctrl.max():.2f}" if len(ctrl) else "-"
     if scale == "mini":
         lines += ["- Models and data: tiny GPT-2s trained by the TinyStories rules on the synthetic StoryWorld corpus "

@@ -22,6 +22,7 @@ from experiments.report.claims import (
     SanitySpec,
     claims_main,
     holds,
+    one_row,
     recovered_if,
     reproduced_if,
 )
@@ -187,15 +188,6 @@ EPSILON = SanitySpec(
 PLANTED = (DUP, DP_BELOW, SCRUB, MISSED, BASE_CHANCE)
 
 
-def _one(df: pd.DataFrame, **match) -> pd.Series | None:
-    sel = df
-    for k, v in match.items():
-        sel = sel[sel[k] == v]
-    if len(sel) > 1:
-        raise ValueError(f"more than one row for {match}")
-    return None if sel.empty else sel.iloc[0]
-
-
 def evaluate_claims(scores: pd.DataFrame, levels: pd.DataFrame, attacks: pd.DataFrame, defenses: pd.DataFrame,
                     meta: dict, th: dict, scale: str) -> tuple[list, list]:
     by_role = {role: d for d, role in meta["roles"].items()}
@@ -207,7 +199,7 @@ def evaluate_claims(scores: pd.DataFrame, levels: pd.DataFrame, attacks: pd.Data
         rows.append(spec.row(spec.not_testable(f"no {what} defense in the config"), scale=scale, model=model))
 
     rec = attacks[(attacks.model == und) & (attacks.attack == "reconstruction")]
-    ours, tab = _one(rec, metric="ours"), _one(rec, metric="tab")
+    ours, tab = one_row(rec, metric="ours"), one_row(rec, metric="tab")
     if ours is None or tab is None:
         rows.append(TEN_X.row(TEN_X.not_testable(f"reconstruction was not run on {und}"), scale=scale, model=und))
     else:
@@ -247,7 +239,7 @@ def evaluate_claims(scores: pd.DataFrame, levels: pd.DataFrame, attacks: pd.Data
                                                      int(u.verbatim_missed_hit)), scale=scale, model=scr))
     inf = attacks[(attacks.model == BASE) & (attacks.attack == "inference") & (attacks.metric == "accuracy")]
     size = th.get("base_chance_size") or (int(inf["size"].min()) if len(inf) else None)
-    b = _one(inf, size=size, pool=th["base_chance_pool"]) if size is not None else None
+    b = one_row(inf, size=size, pool=th["base_chance_pool"]) if size is not None else None
     if b is None:
         rows.append(BASE_CHANCE.row(BASE_CHANCE.not_testable(f"no base-model inference at C = {size}, pool "
                                                              f"{th['base_chance_pool']}"), scale=scale, model=BASE))
@@ -298,7 +290,7 @@ def section(attacks: pd.DataFrame, scores: pd.DataFrame, defenses: pd.DataFrame,
              "(loss alone) |", "|---|---|---|---|---|---|---|---|"]
     for m in models:
         g = attacks[attacks.model == m]
-        get = lambda attack, metric: _one(g, attack=attack, metric=metric)  # noqa: E731
+        get = lambda attack, metric: one_row(g, attack=attack, metric=metric)  # noqa: E731
         lines.append(f"| {m} | " + " | ".join(_cell(get(a, k)) for a, k in (
             ("extraction", "precision"), ("extraction", "recall_unique"), ("extraction", "recall_mentions"),
             ("reconstruction", "tab"), ("reconstruction", "ours"), ("reconstruction", "coverage")))
@@ -312,7 +304,8 @@ def section(attacks: pd.DataFrame, scores: pd.DataFrame, defenses: pd.DataFrame,
         cells = []
         for c in sizes:
             for p in pools:
-                a, s = _one(g, metric="accuracy", size=c, pool=p), _one(g, metric="accuracy_skip_base", size=c, pool=p)
+                a = one_row(g, metric="accuracy", size=c, pool=p)
+                s = one_row(g, metric="accuracy_skip_base", size=c, pool=p)
                 cells.append(_cell(a) + (f" / {100 * s.value:.1f}" if s is not None and s.n else ""))
         lines.append(f"| {m} | " + " | ".join(cells) + " |")
     if len(defenses):

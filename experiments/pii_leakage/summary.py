@@ -109,18 +109,8 @@ def defense_row(defense: str, model_dir: str) -> dict:
             "epsilon_prv": meta.get("epsilon_prv"), "seconds": meta.get("seconds")}
 
 
-def pairs(values: list[str], flag: str) -> dict[str, str]:
-    out = {}
-    for v in values or []:
-        name, sep, path = v.partition("=")
-        if not sep or not name or not path:
-            raise SystemExit(f"{flag} wants NAME=PATH, got {v!r}")
-        out[name] = path
-    return out
-
-
 def main(argv: list[str] | None = None) -> None:
-    from experiments.cli import add_output_args, output_paths
+    from experiments.cli import add_output_args, name_pairs, output_paths
     from experiments.files import atomic_write_csv
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -133,17 +123,17 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     paths = output_paths(args, OUTPUTS)
     read = lambda p: pd.read_csv(p, keep_default_na=False)  # noqa: E731 - a name "Nan" stays a name
-    infer = {m: read(p) for m, p in pairs(args.infer, "--infer").items()}
+    infer = {m: read(p) for m, p in name_pairs(args.infer, "--infer").items()}
     rows = extraction_rows(pd.read_csv(args.scores))
-    for m, p in pairs(args.reconstruct, "--reconstruct").items():
+    for m, p in name_pairs(args.reconstruct, "--reconstruct").items():
         rows += reconstruction_rows(m, read(p))
     for m, inf in infer.items():
         rows += inference_rows(m, inf, infer.get(BASE))
-    for m, p in pairs(args.membership, "--membership").items():
+    for m, p in name_pairs(args.membership, "--membership").items():
         rows += membership_rows(m, read(p))
     attacks = pd.DataFrame(rows)
     atomic_write_csv(attacks, paths["attacks"], allow_nan=["value", "ci_low", "ci_high", "chance", "size"])
-    defenses = pd.DataFrame([defense_row(d, p) for d, p in pairs(args.model, "--model").items()])
+    defenses = pd.DataFrame([defense_row(d, p) for d, p in name_pairs(args.model, "--model").items()])
     atomic_write_csv(defenses, paths["defenses"], allow_nan=[c for c in defenses.columns if c != "defense"])
     print(attacks[["model", "attack", "metric", "pool", "size", "k", "n", "value"]].to_string(index=False))
 

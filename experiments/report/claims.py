@@ -191,6 +191,22 @@ def holds(ci_low: float | None, ci_high: float | None, value: float, *, above: f
     return True
 
 
+def rows_where(df: pd.DataFrame, **match) -> pd.DataFrame:
+    """The rows of a claims step's input table whose columns equal every given value."""
+    keep = pd.Series(True, index=df.index)
+    for col, value in match.items():
+        keep &= df[col] == value
+    return df[keep]
+
+
+def one_row(df: pd.DataFrame, **match) -> pd.Series | None:
+    """The one row matching (rows_where), None when there is none; more than one is an error in the inputs."""
+    sel = rows_where(df, **match)
+    if len(sel) > 1:
+        raise ValueError(f"more than one row for {match}")
+    return None if sel.empty else sel.iloc[0]
+
+
 def validate_table(df: pd.DataFrame, where: str = "claims") -> pd.DataFrame:
     missing = [c for c in COLUMNS if c not in df.columns]
     if missing:

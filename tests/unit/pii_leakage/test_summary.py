@@ -62,10 +62,15 @@ def test_defense_row_reads_training_json(tmp_path):
     assert got == ("dp", True, 64, 7.99, 8.0)
 
 
-def test_pairs_reject_a_value_without_a_name():
-    assert S.pairs(["a=x.csv", "b=y=z.csv"], "--infer") == {"a": "x.csv", "b": "y=z.csv"}
-    with pytest.raises(SystemExit):
-        S.pairs(["x.csv"], "--infer")
+def test_name_pairs_reject_a_value_without_a_name_or_path():
+    from experiments.cli import name_pairs
+
+    assert name_pairs(["a=x.csv", "b=y=z.csv", ""], "--infer") == {"a": "x.csv", "b": "y=z.csv"}
+    for bad in ("x.csv", "=x.csv", "a="):
+        with pytest.raises(SystemExit, match="--infer wants NAME=PATH"):
+            name_pairs([bad], "--infer")
+    with pytest.raises(SystemExit, match="--texts wants LANG=PATH"):
+        name_pairs(["en"], "--texts", "LANG=PATH")
 
 
 def test_auc_and_its_interval_by_hand():

@@ -2,7 +2,17 @@
 import pandas as pd
 import pytest
 
-from experiments.report.claims import VERDICTS, ClaimSpec, Decision, SanitySpec, holds, write_claims, write_sanity
+from experiments.report.claims import (
+    VERDICTS,
+    ClaimSpec,
+    Decision,
+    SanitySpec,
+    holds,
+    one_row,
+    rows_where,
+    write_claims,
+    write_sanity,
+)
 from experiments.report.collect import collect, collect_sanity
 from experiments.report.write import build_report
 
@@ -77,3 +87,13 @@ def test_planted_verdicts_only_for_planted_claims():
     with pytest.raises(ValueError, match="planted"):
         planted.row(Decision("reproduced"), scale="mini", model="m")
     assert planted.row(Decision("not_testable_at_scale"), scale="mini", model="m").verdict == "not_testable_at_scale"
+
+
+def test_rows_where_and_one_row():
+    df = pd.DataFrame({"model": ["a", "a", "b"], "metric": ["x", "y", "x"], "value": [1, 2, 3]})
+    assert rows_where(df, model="a")["value"].tolist() == [1, 2]
+    assert rows_where(df, model="a", metric="y")["value"].tolist() == [2]
+    assert rows_where(df, model="c").empty
+    assert one_row(df, model="b")["value"] == 3 and one_row(df, model="c") is None
+    with pytest.raises(ValueError, match="more than one row"):
+        one_row(df, model="a")
