@@ -80,7 +80,6 @@ logit lens have no meaning there.
 """
 from __future__ import annotations
 
-import inspect
 import re
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -747,11 +746,14 @@ class Adapter:
         with self.hooks(fwd_hooks):
             return self._forward(input_ids, attention_mask, position_ids, last_only=last_only)
 
-    def last_logits_kwargs(self) -> dict:
+    def last_logits_kwargs(self, seq_len: int = 1) -> dict:
         """Keyword arguments asking the model for the last position's logits only (transformers'
-        `logits_to_keep=1`): a (B, T, vocab) unembedding becomes (B, 1, vocab). Empty where the model lacks the
-        argument; callers then slice (see _logits)."""
-        return {"logits_to_keep": 1} if "logits_to_keep" in inspect.signature(self.model.forward).parameters else {}
+        `logits_to_keep`, as an index tensor for seq_len > 1: lm.sample._last_logits_kwargs says why): a (B, T,
+        vocab) unembedding becomes (B, 1, vocab). Empty where the model lacks the argument; callers then slice
+        (see _logits)."""
+        from experiments.lm.sample import _last_logits_kwargs
+
+        return _last_logits_kwargs(self.model, seq_len)
 
     def _logits(self, out, last_only: bool) -> torch.Tensor:
         return out.logits[:, -1:] if last_only else out.logits
@@ -762,7 +764,7 @@ class Adapter:
                 position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
             else:
                 position_ids = torch.arange(input_ids.shape[-1], device=input_ids.device).expand(input_ids.shape)
-        extra = self.last_logits_kwargs() if last_only else {}
+        extra = self.last_logits_kwargs(input_ids.shape[-1]) if last_only else {}
         out = self.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, **extra)
         return self._logits(out, last_only)
 
@@ -822,7 +824,7 @@ class Adapter:
         handle = first.register_forward_pre_hook(feed, with_kwargs=True)
         try:
             setattr(base, attr, nn.ModuleList(blocks[layer:]))
-            extra = self.last_logits_kwargs() if last_only else {}
+            extra = self.last_logits_kwargs(resid.shape[1]) if last_only else {}
             out = model(inputs_embeds=resid, attention_mask=attention_mask, position_ids=position_ids,
                         use_cache=False, **extra)
             return self._logits(out, last_only)

@@ -146,7 +146,7 @@ def _shared_prefix_token_logprobs(model, groups: list[tuple[list[int], list[list
             ids, mask = _left_pad([groups[g][0] for g in chunk], pad_id, device)
             position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
             res = model(input_ids=ids, attention_mask=mask, position_ids=position_ids, use_cache=True,
-                        **_last_logits_kwargs(model))
+                        **_last_logits_kwargs(model, ids.shape[1]))
             first = res.logits[:, -1].float().log_softmax(-1)  # (prefixes, vocab): the first continuation token
             cache, n_pre = _output_cache(res), mask.sum(-1)
             rows = [(r, g, j) for r, g in enumerate(chunk) for j, c in enumerate(groups[g][1]) if c]

@@ -75,7 +75,7 @@ def _prefill(model, prompts: list[list[int]], pad_id: int, *, hidden: bool):
     ids, mask = _left_pad(prompts, pad_id, model.device)
     position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
     out = model(input_ids=ids, attention_mask=mask, position_ids=position_ids, use_cache=True,
-                output_hidden_states=hidden, **_last_logits_kwargs(model))
+                output_hidden_states=hidden, **_last_logits_kwargs(model, ids.shape[1]))
     states = out.hidden_states[-1] if hidden else None
     return out.logits[:, -1].float(), _output_cache(out), mask, position_ids[:, -1:], states
 

@@ -144,8 +144,22 @@ def test_last_only_logits_are_the_last_position(adapter, layer):
 def test_last_only_without_logits_to_keep_slices(adapter, monkeypatch):
     """A model without transformers' logits_to_keep argument still gets (B, 1, vocab) (sliced)."""
     ids, mask = batch()
-    monkeypatch.setattr(type(adapter), "last_logits_kwargs", lambda self: {})
+    monkeypatch.setattr(type(adapter), "last_logits_kwargs", lambda self, seq_len=1: {})
     with torch.no_grad():
         full = adapter.run_with_hooks(ids, mask)
         last = adapter.run_with_hooks(ids, mask, last_only=True)
     assert torch.equal(last, full[:, -1:])
+
+
+def test_last_position_goes_as_an_index_for_a_multi_token_forward(adapter):
+    """seq_len > 1: an index tensor (one (B, d) x (d, V) unembedding, not the batched matmul of a sliced view);
+    a one-token forward keeps transformers' int; the logits equal the full forward's last position."""
+    kw = adapter.last_logits_kwargs(7)
+    assert torch.equal(kw["logits_to_keep"], torch.tensor([6]))
+    assert adapter.last_logits_kwargs(1) == {"logits_to_keep": 1}
+    ids, mask = batch()
+    with torch.no_grad():
+        full = adapter.run_with_hooks(ids, mask)
+        last = adapter.run_with_hooks(ids, mask, last_only=True)
+    assert last.shape == (ids.shape[0], 1, full.shape[-1])
+    torch.testing.assert_close(last, full[:, -1:], rtol=0, atol=1e-5)
