@@ -24,7 +24,7 @@ Variants:
   bitwise / best    the faster changes together: those that leave the losses bitwise equal / also gelu
   process: ...      separate processes, alternated (--process-shapes): ours with glibc's default malloc vs
                     ours with experiments.allocator (what every pipeline step runs with: mallopt M_MMAP_THRESHOLD
-                    32 MiB, M_TRIM_THRESHOLD 1 GiB, M_TOP_PAD 64 MiB) vs best with it. By default
+                    32 MiB, M_MMAP_MAX 0, M_TRIM_THRESHOLD 1 GiB, M_TOP_PAD 64 MiB) vs best with it. By default
                     glibc returns freed activation buffers to the kernel and page-faults them back every step
                     (minor faults/step reported); mallopt is process-wide, hence the separate processes
 

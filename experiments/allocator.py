@@ -4,10 +4,14 @@ With glibc's defaults a training step frees its activations and gradients (MBs e
 them again in the next step: the kernel then zeroes every page on first touch (measured, d128 x 4 GPT-2, batch
 4 x 256, 1 thread: ~4,000-6,500 minor page faults and 6-10 ms of system time per 120-135 ms step). These settings
 keep that memory in the heap (no faults after the first steps), which saves 3-10% per training step on this CPU
-(bench/allocator.py). Allocation never changes arithmetic, so every output is bit-identical with and without it.
+(bench/trainer.py, its process A/B). Allocation never changes arithmetic, so every output is bit-identical with and without it.
 
-    M_MMAP_THRESHOLD  32 MiB: blocks below it come from the heap (glibc's own maximum; default 128 KiB rising
-                      dynamically, which the trim setting below would switch off: setting that alone made it worse)
+    M_MMAP_MAX        0: no block is mmapped, the larger ones too (SmolLM2's (256, 49,152) logits per sampling step,
+                      opacus' per-sample gradients: 50-70 MB each, page-faulted afresh every step when mmapped;
+                      occupational-bias SmolLM2 sampling 60.1 -> 53.6 s, the PII DP fine-tune 42.7 -> 36.5 s, outputs
+                      identical; max RSS +2-4%)
+    M_MMAP_THRESHOLD  32 MiB (glibc's maximum): the same where mmap stays allowed; setting it also keeps glibc's
+                      dynamic threshold from being switched off by the trim setting (trim alone made it worse)
     M_TRIM_THRESHOLD  1 GiB: free memory at the heap's top is kept up to this size instead of returned at once
     M_TOP_PAD         64 MiB: each heap extension asks the kernel for this much more
 
@@ -19,8 +23,8 @@ from __future__ import annotations
 import ctypes
 import sys
 
-M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD = -1, -2, -3  # glibc malloc.h
-SETTINGS = ((M_MMAP_THRESHOLD, 32 << 20), (M_TRIM_THRESHOLD, 1 << 30), (M_TOP_PAD, 64 << 20))
+M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD, M_MMAP_MAX = -1, -2, -3, -4  # glibc malloc.h
+SETTINGS = ((M_MMAP_THRESHOLD, 32 << 20), (M_MMAP_MAX, 0), (M_TRIM_THRESHOLD, 1 << 30), (M_TOP_PAD, 64 << 20))
 _done: bool | None = None
 
 

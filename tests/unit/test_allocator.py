@@ -42,8 +42,8 @@ print(json.dumps({"tuned": tuned, "losses": losses, "weights": h}))
 def test_glibc_accepts_every_setting_once_per_process():
     assert allocator.tune() is True
     assert allocator.tune() is True  # idempotent
-    assert [p for p, _ in allocator.SETTINGS] == [allocator.M_MMAP_THRESHOLD, allocator.M_TRIM_THRESHOLD,
-                                                   allocator.M_TOP_PAD]
+    assert [p for p, _ in allocator.SETTINGS] == [allocator.M_MMAP_THRESHOLD, allocator.M_MMAP_MAX,
+                                                   allocator.M_TRIM_THRESHOLD, allocator.M_TOP_PAD]
 
 
 @glibc
