@@ -4,7 +4,8 @@ With glibc's defaults a training step frees its activations and gradients (MBs e
 them again in the next step: the kernel then zeroes every page on first touch (measured, d128 x 4 GPT-2, batch
 4 x 256, 1 thread: ~4,000-6,500 minor page faults and 6-10 ms of system time per 120-135 ms step). These settings
 keep that memory in the heap (no faults after the first steps), which saves 3-10% per training step on this CPU
-(bench/trainer.py, its process A/B). Allocation never changes arithmetic, so every output is bit-identical with and without it.
+(bench/trainer.py, its process A/B). Allocation never changes arithmetic: every output is bit-identical with and
+without it.
 
     M_MMAP_MAX        0: no block is mmapped, the larger ones too (SmolLM2's (256, 49,152) logits per sampling step,
                       opacus' per-sample gradients: 50-70 MB each, page-faulted afresh every step when mmapped;
