@@ -99,6 +99,7 @@ def main(argv: list[str] | None = None) -> None:
     records = [r for r in map(json.loads, open(args.records, encoding="utf-8")) if r["split"] in SPLITS]
     texts = [r["text"] for r in records]
     ids = [r["id"] for r in records]
+    members = [SPLITS[r["split"]] for r in records]
 
     def losses_of(spec: str) -> np.ndarray:
         model, tok = load_model(spec, device=device, attn_implementation="sdpa")
@@ -107,8 +108,8 @@ def main(argv: list[str] | None = None) -> None:
 
     if args.losses_of:
         loss = losses_of(args.losses_of)
-        atomic_write_csv(pd.DataFrame({"record": ids, "member": [SPLITS[r["split"]] for r in records],
-                                       "loss": loss.astype(np.float64)}), paths["rows"])
+        atomic_write_csv(pd.DataFrame({"record": ids, "member": members, "loss": loss.astype(np.float64)}),
+                         paths["rows"])
         print(f"{args.losses_of}: per-record losses of {len(ids)} records -> {paths['rows']}")
         return
     losses = {"target": losses_of(args.target)}
@@ -120,7 +121,7 @@ def main(argv: list[str] | None = None) -> None:
         losses["base"] = base["loss"].to_numpy(np.float64).astype(np.float32)
     else:
         losses["base"] = losses_of(args.base)
-    df = pd.DataFrame({"record": [r["id"] for r in records], "member": [SPLITS[r["split"]] for r in records],
+    df = pd.DataFrame({"record": ids, "member": members,
                        "has_pii": [bool(r["spans"]) for r in records], "loss_target": losses["target"],
                        "loss_base": losses["base"]})
     df["ratio"] = df["loss_target"] / df["loss_base"]
